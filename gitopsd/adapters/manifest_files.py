@@ -1,0 +1,159 @@
+"""Find and read manifest files; the only module that walks the file system for manifests.
+
+Given files or directories, it collects every ``*.yaml``/``*.yml`` below them (recursively,
+sorted, without following directory links and without hidden directories such as ``.git``),
+honours ``.gitopsdignore`` files (gitignore syntax, through pathspec) and excluded paths (the
+report directory), and refuses files that are too large, binary or not UTF-8 with a problem
+that names the file, instead of reading them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pathspec import GitIgnoreSpec
+
+from gitopsd.adapters import yamlio
+from gitopsd.core.document import Document, Span
+from gitopsd.core.problems import Problem, Severity
+from gitopsd.errors import ManifestPathError
+
+IGNORE_FILE = ".gitopsdignore"
+SUFFIXES = (".yaml", ".yml")
+DEFAULT_MAX_FILE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadOptions:
+    """How to find and bound manifest files."""
+
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    exclude: tuple[str, ...] = ()
+    limits: yamlio.Limits = field(default_factory=yamlio.Limits)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Loaded:
+    """Every document read, every problem met, and the files looked at."""
+
+    documents: tuple[Document, ...]
+    problems: tuple[Problem, ...]
+    files: tuple[str, ...]
+
+
+def _ignore_spec(directory: Path) -> GitIgnoreSpec | None:
+    path = directory / IGNORE_FILE
+    if not path.is_file():
+        return None
+    return GitIgnoreSpec.from_lines(path.read_text(encoding="utf-8").splitlines())
+
+
+def _is_ignored(path: Path, specs: list[tuple[Path, GitIgnoreSpec]], *, is_dir: bool) -> bool:
+    for base, spec in specs:
+        try:
+            rel = path.relative_to(base).as_posix()
+        except ValueError:
+            continue
+        if spec.match_file(rel + "/" if is_dir else rel):
+            return True
+    return False
+
+
+def discover(paths: list[str], exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Every manifest file under ``paths``, sorted; raise ManifestPathError for a missing path."""
+    found: list[str] = []
+    excluded = {Path(os.path.normpath(e)) for e in exclude}
+    for given in paths:
+        root = Path(os.path.normpath(given))
+        if root.is_file():
+            found.append(str(root))
+            continue
+        if not root.is_dir():
+            raise ManifestPathError(f"{given}: no such file or directory")
+        specs: list[tuple[Path, GitIgnoreSpec]] = []
+        for dirpath, dirnames, filenames in os.walk(root):
+            here = Path(dirpath)
+            spec = _ignore_spec(here)
+            if spec is not None:
+                specs.append((here, spec))
+            dirnames[:] = sorted(
+                d
+                for d in dirnames
+                if not d.startswith(".")
+                and here / d not in excluded
+                and not _is_ignored(here / d, specs, is_dir=True)
+            )
+            found.extend(
+                str(here / name)
+                for name in sorted(filenames)
+                if name.endswith(SUFFIXES)
+                and here / name not in excluded
+                and not _is_ignored(here / name, specs, is_dir=False)
+            )
+    return tuple(dict.fromkeys(found))
+
+
+def _file_problem(file: str, code: str, message: str, hint: str, line: int = 1) -> Problem:
+    return Problem.at(Span(file, line, 1), Severity.ERROR, code, message, hint)
+
+
+def read_text(file: str, max_file_bytes: int) -> str | Problem:
+    """The file's text, or the problem that kept it from being read."""
+    try:
+        size = Path(file).stat().st_size
+        if size > max_file_bytes:
+            return _file_problem(
+                file,
+                "file-too-large",
+                f"file is {size} bytes, over the limit of {max_file_bytes}; not read",
+                "split it into smaller files, or raise [manifests] max_file_bytes"
+                " (--max-file-bytes)",
+            )
+        with Path(file).open("rb") as handle:
+            data = handle.read(max_file_bytes + 1)
+    except OSError as exc:
+        return _file_problem(
+            file, "file-unreadable", f"cannot read file: {exc.strerror}", "check its permissions"
+        )
+    if len(data) > max_file_bytes:
+        return _file_problem(
+            file, "file-too-large", f"file grew over the limit of {max_file_bytes}; not read", ""
+        )
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        return _file_problem(
+            file,
+            "file-binary",
+            "file contains NUL bytes: it looks binary, not YAML; not read",
+            f"exclude it with a {IGNORE_FILE} entry, or rename it away from .yaml/.yml",
+            line=data.count(b"\n", 0, nul) + 1,
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return _file_problem(
+            file,
+            "file-encoding",
+            f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x}); not read",
+            "save the file as UTF-8",
+            line=data.count(b"\n", 0, exc.start) + 1,
+        )
+
+
+def load(paths: list[str], options: LoadOptions | None = None) -> Loaded:
+    """Read every manifest document under ``paths``; a bad file is a problem, never an abort."""
+    options = options or LoadOptions()
+    files = discover(paths, options.exclude)
+    documents: list[Document] = []
+    problems: list[Problem] = []
+    for file in files:
+        text = read_text(file, options.max_file_bytes)
+        if isinstance(text, Problem):
+            problems.append(text)
+            continue
+        docs, found = yamlio.load_text(text, file, options.limits)
+        documents.extend(docs)
+        problems.extend(found)
+    return Loaded(documents=tuple(documents), problems=tuple(problems), files=files)

@@ -1,0 +1,146 @@
+"""The command line: argv -> a command -> an exit code.
+
+Exit codes (SPEC §6): 0 success, 1 problems found or an error, 2 usage. Output goes to
+stdout; notes for people (summaries, problems while printing a graph) go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from gitopsd import __version__, desired
+from gitopsd.adapters import manifest_files
+from gitopsd.core import graph_export, manifests, problems
+from gitopsd.errors import ManifestPathError
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _manifest_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--default-namespace",
+        default=manifests.DEFAULT_NAMESPACE,
+        metavar="NS",
+        help="namespace of manifests that name none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-file-bytes",
+        type=_positive,
+        default=manifest_files.DEFAULT_MAX_FILE_BYTES,
+        metavar="N",
+        help="refuse manifest files larger than this (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="skip this file or directory (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="gitopsd",
+        description="Keep MongoDB Atlas cloud backups exactly as the manifests in Git say.",
+    )
+    parser.add_argument("--version", action="version", version=f"gitopsd {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate", help="check manifests: parse, validate, build the graph (no network)"
+    )
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="manifest files or directories")
+    validate.add_argument("--format", choices=("text", "json", "github"), default="text")
+    _manifest_options(validate)
+
+    show = commands.add_parser("graph", help="print the desired state graph")
+    show.add_argument("path", metavar="PATH", help="manifest file or directory")
+    show.add_argument("--format", choices=("mermaid", "dot", "json"), default="mermaid")
+    _manifest_options(show)
+    return parser
+
+
+def _colour(stream: TextIO) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return stream.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def _load(args: argparse.Namespace, paths: list[str]) -> desired.Result:
+    options = manifest_files.LoadOptions(
+        max_file_bytes=args.max_file_bytes, exclude=tuple(args.exclude)
+    )
+    return desired.load(paths, default_namespace=args.default_namespace, options=options)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    result = _load(args, args.paths)
+    found = result.problems
+    failed = problems.has_errors(found)
+    state = result.state
+    if args.format == "json":
+        body = {
+            "schemaVersion": 1,
+            "valid": not failed,
+            "files": result.files,
+            "documents": result.documents,
+            "clusters": len(state.clusters),
+            "blocked": len(state.blocked),
+            "problems": [p.as_json() for p in found],
+        }
+        print(json.dumps(body, indent=2, sort_keys=True))
+    elif args.format == "github":
+        if found:
+            print(problems.render_github(found))
+    else:
+        if found:
+            print(problems.render_text(found, colour=_colour(sys.stdout)))
+        print(
+            f"{result.files} files, {result.documents} documents: {problems.summary(found)};"
+            f" {len(state.clusters)} clusters ready, {len(state.blocked)} blocked",
+            file=sys.stderr,
+        )
+    return EXIT_PROBLEMS if failed else EXIT_OK
+
+
+def _graph(args: argparse.Namespace) -> int:
+    result = _load(args, [args.path])
+    render = {
+        "mermaid": graph_export.to_mermaid,
+        "dot": graph_export.to_dot,
+        "json": graph_export.to_json,
+    }[args.format]
+    print(render(result.state))
+    if args.format != "json" and result.problems:
+        print(problems.render_text(result.problems, colour=_colour(sys.stderr)), file=sys.stderr)
+    return EXIT_PROBLEMS if problems.has_errors(result.problems) else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code."""
+    args = build_parser().parse_args(argv)
+    command = {"validate": _validate, "graph": _graph}[args.command]
+    try:
+        return command(args)
+    except ManifestPathError as exc:
+        print(f"gitopsd: {exc}", file=sys.stderr)
+        return EXIT_USAGE
