@@ -63,9 +63,9 @@ def _resolve_plain(text: str) -> ScalarValue:
         if _INT.match(text):
             return int(text)
         if _OCT.match(text):
-            return int(text[2:], 8)
+            return int(text, 8)
         if _HEX.match(text):
-            return int(text[2:], 16)
+            return int(text, 16)
         if _FLOAT.match(text):
             return float(text)
     if _INF.match(text):
@@ -356,9 +356,9 @@ def _is_tab_at(text: str, span: Span, index: object) -> bool:
     return isinstance(index, int) and 0 <= index < len(text) and text[index] == "\t"
 
 
-def load_text(text: str, file: str, limits: Limits | None = None) -> tuple[
-    tuple[Document, ...], tuple[Problem, ...]
-]:
+def load_text(
+    text: str, file: str, limits: Limits | None = None
+) -> tuple[tuple[Document, ...], tuple[Problem, ...]]:
     """Compose every document of ``text``; problems name ``file`` and the line."""
     composer = _Composer(file, limits or Limits())
     yaml = YAML(typ="safe")

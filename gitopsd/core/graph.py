@@ -78,9 +78,11 @@ def _dangling(index: _Index, ref: Ref, kind: Kind, referrer: str) -> Problem:
     same_kind = [rid for rid in index.by_id if rid.kind is kind]
     elsewhere = [rid.namespace for rid in same_kind if rid.name == ref.name]
     if elsewhere:
-        hint = f"it exists in namespace {sorted(elsewhere)[0]!r}: add namespace to the reference"
+        namespace = min(elsewhere)
+        hint = f"it exists in namespace {namespace!r}: set namespace: {namespace} in the reference"
     else:
-        near = schema.closest(ref.name, [rid.name for rid in same_kind if rid.namespace == ref.namespace])
+        names = [rid.name for rid in same_kind if rid.namespace == ref.namespace]
+        near = schema.closest(ref.name, names)
         hint = f"did you mean {near!r}?" if near else f"add an {kind} named {ref.name!r}"
     return Problem.at(
         ref.span,
@@ -92,9 +94,15 @@ def _dangling(index: _Index, ref: Ref, kind: Kind, referrer: str) -> Problem:
 
 
 def _resolve(
-    index: _Index, ref: Ref, kind: Kind, referrer: str, reasons: list[Problem], new: list[Problem]
+    index: _Index,
+    ref: Ref,
+    kind: Kind,
+    referrer: str,
+    *,
+    reasons: list[Problem],
+    new: list[Problem],
 ) -> Resource | None:
-    """Look up ``ref``; record why it cannot be used in ``reasons`` (and new problems in ``new``)."""
+    """Look up ``ref``; record why it cannot be used in ``reasons``, new problems in ``new``."""
     rid = ResourceId(kind=kind, namespace=ref.namespace, name=ref.name)
     target = index.by_id.get(rid)
     if target is None:
@@ -116,7 +124,9 @@ class _Schedules:
         default_factory=dict
     )
 
-    def policy_of(self, schedule: BackupSchedule) -> tuple[BackupPolicy | None, tuple[Problem, ...]]:
+    def policy_of(
+        self, schedule: BackupSchedule
+    ) -> tuple[BackupPolicy | None, tuple[Problem, ...]]:
         rid = schedule.meta.id
         if rid not in self.resolved:
             reasons: list[Problem] = []
@@ -127,8 +137,8 @@ class _Schedules:
                     schedule.policy,
                     Kind.POLICY,
                     f"schedule {rid.name}",
-                    reasons,
-                    self.problems,
+                    reasons=reasons,
+                    new=self.problems,
                 )
                 policy = found if isinstance(found, BackupPolicy) else None
             self.resolved[rid] = (policy, tuple(reasons))
@@ -171,8 +181,8 @@ def build(manifests: Manifests) -> DesiredState:
                 deployment.backup_ref,
                 Kind.SCHEDULE,
                 f"deployment {deployment.meta.id.name}",
-                reasons,
-                new,
+                reasons=reasons,
+                new=new,
             )
             schedule = found if isinstance(found, BackupSchedule) else None
             schedule_id = ResourceId(
@@ -231,7 +241,12 @@ def _target(
         project_id = ResourceId(kind=Kind.PROJECT, namespace=ref.namespace, name=ref.name)
         edges.add((deployment.meta.id, project_id))
         found = _resolve(
-            index, ref, Kind.PROJECT, f"deployment {deployment.meta.id.name}", reasons, new
+            index,
+            ref,
+            Kind.PROJECT,
+            f"deployment {deployment.meta.id.name}",
+            reasons=reasons,
+            new=new,
         )
         if isinstance(found, Project) and found.name is not None:
             project_key = ProjectKey(name=found.name)

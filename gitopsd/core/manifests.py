@@ -115,8 +115,10 @@ def _str(node: Node | None) -> str | None:
 
 
 def _int(node: Node | None) -> int | None:
-    if isinstance(node, Scalar) and isinstance(node.value, int) and not isinstance(
-        node.value, bool
+    if (
+        isinstance(node, Scalar)
+        and isinstance(node.value, int)
+        and not isinstance(node.value, bool)
     ):
         return node.value
     return None
@@ -135,7 +137,9 @@ def _ref(node: Node | None, namespace: str) -> Ref | None:
     return Ref(name=name, namespace=_str(_at(node, "namespace")) or namespace, span=node.span)
 
 
-def parse(documents: tuple[Document, ...], *, default_namespace: str = DEFAULT_NAMESPACE) -> Manifests:
+def parse(
+    documents: tuple[Document, ...], *, default_namespace: str = DEFAULT_NAMESPACE
+) -> Manifests:
     """Every document -> its resource (if it is ours) and all problems, in one pass."""
     resources: list[Resource] = []
     problems: list[Problem] = []
@@ -153,12 +157,14 @@ def _parse_document(
     walker = schema.Walker(problems=list(document.problems))
     doc = _Doc(document, walker)
     root = document.root
+    if isinstance(root, Scalar) and root.value is None:
+        return None, tuple(walker.problems)  # an empty document, e.g. after a trailing ---
     if not isinstance(root, Mapping):
-        kind = "a list" if isinstance(root, Sequence) else f"a plain value ({root.text!r})"
+        shape = "a list" if isinstance(root, Sequence) else f"a plain value ({root.text!r})"
         doc.error(
             root.span,
             "not-a-manifest",
-            f"document {document.index + 1} is {kind}, not a manifest",
+            f"document {document.index + 1} is {shape}, not a manifest",
             "a manifest is a mapping with apiVersion, kind, metadata and spec",
         )
         return None, tuple(walker.problems)
@@ -231,7 +237,9 @@ def _classify(doc: _Doc, root: Mapping) -> str | None:
         return kind
     near = schema.closest(kind, ours)
     if near is not None:
-        doc.error(kind_node.span, "unknown-kind", f"unknown kind {kind!r}", f"did you mean {near!r}?")
+        doc.error(
+            kind_node.span, "unknown-kind", f"unknown kind {kind!r}", f"did you mean {near!r}?"
+        )
         return None
     doc.walker.problems.append(
         Problem.at(
@@ -314,7 +322,7 @@ def _policy_item(doc: _Doc, node: Node) -> PolicyItem | None:
     if (
         frequency not in schema.FREQUENCY_TYPES
         or unit not in schema.RETENTION_UNITS
-        or interval is None
+        or interval not in schema.FREQUENCY_INTERVALS
         or value is None
         or value < 1
     ):
@@ -503,7 +511,10 @@ def _build_deployment(doc: _Doc, root: Mapping, meta: Meta) -> Deployment:
     cluster_node = _at(dspec, "name")
     backup_node, pit_node = _at(dspec, "backupEnabled"), _at(dspec, "pitEnabled")
     backup, pit = _bool(backup_node), _bool(pit_node)
-    for pointer, node, value in (("/backupEnabled", backup_node, backup), ("/pitEnabled", pit_node, pit)):
+    for pointer, node, value in (
+        ("/backupEnabled", backup_node, backup),
+        ("/pitEnabled", pit_node, pit),
+    ):
         if node is not None and value is not None:
             sources.append((pointer, node.span))
     if cluster_node is not None and _str(cluster_node) is not None:
@@ -513,7 +524,7 @@ def _build_deployment(doc: _Doc, root: Mapping, meta: Meta) -> Deployment:
     if backup_ref is not None:
         sources.append(("/backupRef", backup_ref.span))
     _check_deployment(doc, spec, backup_ref_node, backup_node, pit_node)
-    unmanaged = ()
+    unmanaged: tuple[str, ...] = ()
     if isinstance(dspec, Mapping):
         unmanaged = tuple(
             f"deploymentSpec.{k.text}"
@@ -617,7 +628,7 @@ def _build_project(_doc: _Doc, root: Mapping, meta: Meta) -> Project:
     return Project(meta=meta, name=_str(_at(root, "spec", "name")))
 
 
-_BUILDERS = {
+_BUILDERS: dict[Kind, Callable[[_Doc, Mapping, Meta], Resource]] = {
     Kind.POLICY: _build_policy,
     Kind.SCHEDULE: _build_schedule,
     Kind.DEPLOYMENT: _build_deployment,

@@ -38,9 +38,7 @@ class Problem:
     hint: str = ""
 
     @classmethod
-    def at(
-        cls, span: Span, severity: Severity, code: str, message: str, hint: str = ""
-    ) -> Problem:
+    def at(cls, span: Span, severity: Severity, code: str, message: str, hint: str = "") -> Problem:
         """Build a problem located at ``span``."""
         return cls(
             file=span.file,
@@ -117,7 +115,9 @@ def summary(problems: tuple[Problem, ...]) -> str:
     """``2 errors, 1 warning`` style counts."""
     counts = {s: sum(1 for p in problems if p.severity is s) for s in Severity}
     parts = [
-        f"{n} {sev}{'' if n == 1 else 's'}" for sev, n in counts.items() if n or sev is Severity.ERROR
+        f"{n} {sev}{'' if n == 1 else 's'}"
+        for sev, n in counts.items()
+        if n or sev is Severity.ERROR
     ]
     return ", ".join(parts)
 
@@ -151,5 +151,7 @@ def render_github(problems: tuple[Problem, ...]) -> str:
             )
         )
         message = p.message + (f" (hint: {p.hint})" if p.hint else "")
-        lines.append(f"::{_GITHUB_LEVEL[p.severity]} {props}::{_github_escape(message, prop=False)}")
+        lines.append(
+            f"::{_GITHUB_LEVEL[p.severity]} {props}::{_github_escape(message, prop=False)}"
+        )
     return "\n".join(lines)

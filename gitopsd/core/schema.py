@@ -82,7 +82,10 @@ DNS1123_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9
 DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 CLUSTER_NAME = r"[a-zA-Z0-9][a-zA-Z0-9-]*"
 ANNOTATION_PREFIX = "gitopsd.io/"
-ANNOTATIONS = {"gitopsd.io/allow-destructive": ("true", "false"), "gitopsd.io/mode": ("enforce", "observe")}
+ANNOTATIONS = {
+    "gitopsd.io/allow-destructive": ("true", "false"),
+    "gitopsd.io/mode": ("enforce", "observe"),
+}
 
 
 def _ref() -> Field:
@@ -215,6 +218,7 @@ DEPLOYMENT_SPEC = _o(
     },
     required=True,
 )
+
 
 def document(spec: Field) -> Field:
     """The whole document around a kind's ``spec``."""
