@@ -5,7 +5,8 @@ installed) and composed here, without recursion, into ``gitopsd.core.document`` 
 composition lets one pass enforce what a daemon reading other people's files needs: a nesting
 limit, an alias-expansion budget (billion laughs), duplicate-key detection, YAML 1.2 core-schema
 scalar resolution and a problem with file, line and column for each of them. The round-trip
-loader is kept for editing manifests, where comments and layout matter; it is ten times slower.
+loader is kept for editing manifests, where comments and layout matter; it is about eight
+times slower.
 
 Documents before a fatal error in a file are kept; the error says the rest was not read.
 """

@@ -322,6 +322,7 @@ def _policy_item(doc: _Doc, node: Node) -> PolicyItem | None:
     if (
         frequency not in schema.FREQUENCY_TYPES
         or unit not in schema.RETENTION_UNITS
+        or interval is None
         or interval not in schema.FREQUENCY_INTERVALS
         or value is None
         or value < 1
