@@ -326,7 +326,7 @@ def _error_problem(file: str, text: str, exc: YAMLError) -> Problem:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     span = Span(file, 1, 1)
     if mark is not None:
-        span = Span(file, int(mark.line) + 1, int(mark.column) + 1)
+        span = _within(text, Span(file, int(mark.line) + 1, int(mark.column) + 1))
     index = getattr(mark, "index", None)
     if isinstance(exc, MarkedYAMLError) and _is_tab_at(text, span, index):
         return Problem.at(
@@ -346,6 +346,14 @@ def _error_problem(file: str, text: str, exc: YAMLError) -> Problem:
         f"invalid YAML ({message}); the rest of this file was not read",
         "fix the YAML at this line; documents before it in the file were read",
     )
+
+
+def _within(text: str, span: Span) -> Span:
+    # At the end of a stream without a final newline libyaml marks the line after the last.
+    lines = text.split("\n")
+    if span.line <= len(lines):
+        return span
+    return Span(span.file, len(lines), len(lines[-1]) + 1)
 
 
 def _is_tab_at(text: str, span: Span, index: object) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from gitopsd.core.document import Span
 from gitopsd.core.problems import Problem
@@ -132,11 +131,11 @@ class Retention:
             return self.nominal() >= other.nominal()
         return self.day_range()[1] >= other.day_range()[0]
 
-    def nominal(self) -> Fraction:
-        """Days in the unit's own family: exact for days/weeks, months for months/years."""
+    def nominal(self) -> int:
+        """The length in the unit family's base: days for days/weeks, months for months/years."""
         if self.unit in _DAYS_PER_UNIT:
-            return Fraction(self.value * _DAYS_PER_UNIT[self.unit])
-        return Fraction(self.value * _MONTHS_PER_UNIT[self.unit])
+            return self.value * _DAYS_PER_UNIT[self.unit]
+        return self.value * _MONTHS_PER_UNIT[self.unit]
 
     def __str__(self) -> str:
         unit = str(self.unit)

@@ -34,7 +34,7 @@ class Type(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Field:
-    """One field's declaration; ``managed=False`` means accepted, listed, never read."""
+    """One field's declaration; type OPAQUE means accepted, listed as not managed, never read."""
 
     type: Type
     required: bool = False
@@ -46,7 +46,6 @@ class Field:
     fields: dict[str, Field] = field(default_factory=dict)
     items: Field | None = None
     min_items: int = 0
-    managed: bool = True
     open: bool = False
     default: str | int | bool | None = None
 
@@ -68,7 +67,7 @@ def _o(fields: dict[str, Field], **kw: object) -> Field:
 
 
 def _opaque() -> Field:
-    return Field(type=Type.OPAQUE, managed=False)
+    return Field(type=Type.OPAQUE)
 
 
 API_VERSION = "atlas.mongodb.com/v1"

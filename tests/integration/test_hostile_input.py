@@ -6,9 +6,15 @@ the bad file's problem (code, file, line) and that the good cluster is still yie
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from support import manifests as m
 
+from gitopsd import desired
 from gitopsd.adapters import manifest_files
 
 
@@ -198,3 +204,26 @@ def test_excluded_report_directory_is_not_read(write, check, good, tmp_path):
     result = check(options=options)
     assert result.problems == ()
     assert_good_cluster_survives(result)
+
+
+VALID = m.docs(m.project(), m.policy(), m.schedule(), m.deployment()).encode()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cut=st.integers(min_value=0, max_value=len(VALID)),
+    junk=st.binary(max_size=40)
+    | st.text(alphabet=" \t\n:-[]{}&*!|>'\"#,?%@`\\aZé", max_size=40).map(str.encode),
+)
+def test_any_mangled_file_is_problems_never_a_traceback(cut, junk):
+    """Bytes spliced into a valid file yield problems or a graph, never an exception."""
+    data = VALID[:cut] + junk + VALID[cut:]
+    with tempfile.TemporaryDirectory() as directory:
+        (Path(directory) / "x.yaml").write_bytes(data)
+        result = desired.load([directory])
+    lines = data.count(b"\n") + 1
+    for problem in result.problems:
+        assert problem.file.endswith("x.yaml")
+        assert 1 <= problem.line <= lines
+        assert problem.column >= 1
+    assert len(result.state.clusters) + len(result.state.blocked) <= 1
