@@ -1,12 +1,19 @@
 """The exception tree of gitopsd.
 
     GitopsdError
-    ├── ConfigError          bad settings or credentials; ``gitopsd run`` exits 78
-    └── ManifestPathError    a manifest path given on the command line does not exist (exit 2)
+    ├── ConfigError                  bad settings or credentials; ``gitopsd run`` exits 78
+    ├── ManifestPathError            a manifest path on the command line does not exist (exit 2)
+    └── AtlasError                   .status, .error_code, .detail, .reason from Atlas's ApiError
+        ├── AtlasTransientError      429, 5xx, timeouts, dropped connections: retried
+        └── AtlasPermanentError      other 4xx: that cluster fails, the cycle goes on
+            └── AtlasConfigError     401, 403, 410 VERSION_GONE: fix the setup (also a ConfigError)
 
 Problems *inside* manifests are not exceptions: they are ``core.problems.Problem`` values,
 collected all at once, because one bad file must never stop the others from being read.
+Retry or give up is decided by type, never by message text.
 """
+
+from __future__ import annotations
 
 
 class GitopsdError(Exception):
@@ -19,3 +26,44 @@ class ConfigError(GitopsdError):
 
 class ManifestPathError(GitopsdError):
     """A path named on the command line is neither a file nor a directory."""
+
+
+class AtlasError(GitopsdError):
+    """Atlas answered with an error, or could not be reached.
+
+    ``status`` is the HTTP status (0 when no response arrived); ``error_code``, ``detail`` and
+    ``reason`` are Atlas's ApiError fields, verbatim, for reports.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        error_code: str = "",
+        detail: str = "",
+        reason: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+        self.detail = detail
+        self.reason = reason
+
+
+class AtlasTransientError(AtlasError):
+    """Worth retrying: rate limited, a server error, a timeout or a dropped connection."""
+
+    def __init__(
+        self, message: str, *, retry_after_s: float | None = None, **kw: str | int
+    ) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after_s = retry_after_s
+
+
+class AtlasPermanentError(AtlasError):
+    """Atlas refused the request as it stands; retrying the same request cannot help."""
+
+
+class AtlasConfigError(AtlasPermanentError, ConfigError):
+    """The credentials, the access list or the API version need fixing by an operator."""
