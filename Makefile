@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean prism
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict gitopsd
 
-unit: $(STAMP)
+# Stoplight Prism serves the Atlas mock spec to tests/contract. Installed locally when npm is
+# available; without npm those tests skip, and fail under CI=true (CI must run them).
+PRISM_VERSION ?= ~5.14
+PRISM_DIR     := .cache/prism
+PRISM         := $(PRISM_DIR)/node_modules/.bin/prism
+NPM           := $(shell command -v npm 2>/dev/null)
+
+$(PRISM):
+	npm install --prefix $(PRISM_DIR) --no-audit --no-fund '@stoplight/prism-cli@$(PRISM_VERSION)'
+
+prism: $(PRISM)
+
+unit: $(STAMP) $(if $(NPM),$(PRISM))
+	@$(if $(NPM),true,echo "npm not found: Prism contract tests will skip (and fail with CI=true)")
 	$(BIN)/pytest
 
 test: lint typecheck unit

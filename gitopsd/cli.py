@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from gitopsd import __version__, desired
@@ -74,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("path", metavar="PATH", help="manifest file or directory")
     show.add_argument("--format", choices=("mermaid", "dot", "json"), default="mermaid")
     _manifest_options(show)
+
+    emulator = commands.add_parser(
+        "emulator", help="serve the Atlas Admin API emulator on loopback until SIGTERM"
+    )
+    emulator.add_argument("--listen", default="127.0.0.1:8089", metavar="HOST:PORT")
+    emulator.add_argument("--state", default=None, metavar="FILE", help="YAML or JSON seed")
+    emulator.add_argument(
+        "--updating-s", type=float, default=0.0, metavar="S", help="UPDATING time after a PATCH"
+    )
+    emulator.add_argument("--seed", type=int, default=0, help="seed for ids and faults")
     return parser
 
 
@@ -135,10 +146,19 @@ def _graph(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if problems.has_errors(result.problems) else EXIT_OK
 
 
+def _emulator(args: argparse.Namespace) -> int:
+    from gitopsd.emulator import runner  # noqa: PLC0415 - only this command needs the server
+
+    state = Path(args.state) if args.state else None
+    return runner.run(
+        listen=args.listen, state_path=state, updating_s=args.updating_s, seed=args.seed
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code."""
     args = build_parser().parse_args(argv)
-    command = {"validate": _validate, "graph": _graph}[args.command]
+    command = {"validate": _validate, "graph": _graph, "emulator": _emulator}[args.command]
     try:
         return command(args)
     except ManifestPathError as exc:

@@ -12,7 +12,8 @@ POLICY = RetryPolicy(max_attempts=5, base_s=1.0, cap_s=8.0, deadline_s=60.0)
 @pytest.mark.parametrize(("attempt", "ceiling"), [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0)])
 def test_ceiling_doubles_per_attempt_up_to_the_cap(attempt, ceiling):
     """The largest possible wait doubles each attempt and stops at cap_s."""
-    assert delay_s(POLICY, attempt=attempt, elapsed_s=0, jitter=0.999999) == pytest.approx(ceiling, rel=1e-5)
+    wait = delay_s(POLICY, attempt=attempt, elapsed_s=0, jitter=0.999999)
+    assert wait == pytest.approx(ceiling, rel=1e-5)
 
 
 def test_cap_holds_for_late_attempts():

@@ -1,0 +1,264 @@
+r"""Validate HTTP exchanges against the Atlas mock OpenAPI document, ``atlas-backup-mock.yaml``.
+
+The document lives in ``../shared/reference/atlas-openapi/`` next to the repository, or under
+``$GITOPSD_REFERENCE_DIR``; without it callers skip, except in CI (``CI=true``) where they fail.
+
+    validate_response("GET", "/api/atlas/v2/groups/.../backup/schedule", 200, headers, body)
+
+raises ``AssertionError`` listing every schema error (``policies[0].policyItems[0].frequencyType:
+'fortnightly' is not one of [...]``). The document is loaded and checked once per process.
+
+Changes made to the loaded copy (the file itself is untouched):
+
+- ``servers`` becomes ``/``, so only the path is matched: requests to ``http://127.0.0.1:<port>``
+  resolve like requests to ``https://cloud.mongodb.com``.
+- ``\p{L}\p{N}`` in a ``pattern`` (the group name) becomes ``\w``: Python's ``re`` has no
+  Unicode property classes, and openapi-spec-validator rejects the document without this.
+- The dated ``application/vnd.atlas.<date>+json`` media types are registered as JSON; openapi-core
+  knows only ``application/json`` and would check the raw bytes against the schema.
+
+``strict=True`` treats every schema without ``additionalProperties`` as closed, so an emulator
+that invents or misspells a field fails. Use it for the backup schedule (its examples pass), not
+for clusters: OpenAPI 3.0 has no ``unevaluatedProperties``, so a closed ``allOf`` branch rejects its
+siblings' fields, and the cluster examples' ``regionConfigs`` fail. Request validation checks
+parameters and body only: openapi-core cannot check OAuth2 (Prism does).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+from openapi_core import Config, OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
+from openapi_core.validation.request.validators import (
+    V30RequestBodyValidator,
+    V30RequestParametersValidator,
+)
+from openapi_core.validation.response.validators import V30ResponseValidator
+from ruamel.yaml import YAML
+
+REFERENCE_ENV = "GITOPSD_REFERENCE_DIR"
+DEFAULT_REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+MOCK_SPEC = Path("atlas-openapi") / "atlas-backup-mock.yaml"
+
+# Any host: only the path is matched.
+HOST_URL = "http://127.0.0.1"
+# Python's re has no \p{..}; inside a character class \w is letters, digits and underscore.
+PATTERN_REWRITES = {r"\p{L}\p{N}": r"\w"}
+MAX_ALTERNATIVES = 3
+
+Document = dict[str, Any]
+
+
+def in_ci() -> bool:
+    """Whether this run is CI, where missing reference material fails instead of skipping."""
+    return os.environ.get("CI") == "true"
+
+
+def skip_or_fail(message: str) -> NoReturn:
+    """Skip the test locally; fail it in CI, where the contract tests must run."""
+    if in_ci():
+        pytest.fail(f"{message}; CI must run the contract tests", pytrace=False)
+    pytest.skip(message)
+
+
+def mock_spec_path() -> Path:
+    """The path of ``atlas-backup-mock.yaml``; skip (fail in CI) when it is absent."""
+    reference = Path(os.environ.get(REFERENCE_ENV) or DEFAULT_REFERENCE)
+    path = reference / MOCK_SPEC
+    if not path.is_file():
+        skip_or_fail(
+            f"Atlas mock OpenAPI document not found: {path} (the reference directory defaults"
+            f" to {DEFAULT_REFERENCE}; {REFERENCE_ENV} overrides it)"
+        )
+    return path
+
+
+@functools.cache
+def _raw_document(path: Path) -> Document:
+    document = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    assert isinstance(document, dict), f"{path}: not a YAML mapping"
+    return document
+
+
+def document() -> Document:
+    """The mock document as published (parsed once); do not mutate it."""
+    return _raw_document(mock_spec_path())
+
+
+def example(method: str, path_template: str, status: int = 200) -> Any:
+    """The mock's own example body for one response, e.g. ``example("GET", SCHEDULE_PATH)``."""
+    responses = document()["paths"][path_template][method.lower()]["responses"]
+    (media,) = responses[str(status)]["content"].values()
+    return media["example"]
+
+
+def examples() -> Iterator[tuple[str, str, int, str, Any]]:
+    """Every example in the document: (method, path template, status, media type, body)."""
+    for template, item in document()["paths"].items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for status, response in operation["responses"].items():
+                for media_type, media in response.get("content", {}).items():
+                    if "example" in media:
+                        yield method.upper(), template, int(status), media_type, media["example"]
+
+
+def _json_media_types(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "content" and isinstance(value, dict):
+                yield from (media for media in value if media.endswith("+json"))
+            yield from _json_media_types(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _json_media_types(value)
+
+
+def _patched(raw: Document) -> Document:
+    text = json.dumps(raw, default=str)
+    for unsupported, python in PATTERN_REWRITES.items():
+        text = text.replace(json.dumps(unsupported)[1:-1], json.dumps(python)[1:-1])
+    patched: Document = json.loads(text)
+    patched["servers"] = [{"url": "/"}]
+    return patched
+
+
+@functools.cache
+def _api(path: Path, *, strict: bool) -> OpenAPI:
+    patched = _patched(_raw_document(path))
+    config = Config(
+        extra_media_type_deserializers=dict.fromkeys(_json_media_types(patched), json.loads),
+        additional_properties_default_policy="forbid" if strict else "allow",
+    )
+    return OpenAPI.from_dict(patched, config=config)  # also validates the document itself
+
+
+@functools.cache
+def _validators(
+    path: Path, *, strict: bool
+) -> tuple[V30RequestParametersValidator, V30RequestBodyValidator, V30ResponseValidator]:
+    api = _api(path, strict=strict)
+    options: dict[str, Any] = {
+        "extra_media_type_deserializers": api.config.extra_media_type_deserializers,
+        "forbid_unspecified_additional_properties": strict,
+    }
+    return (
+        V30RequestParametersValidator(api.spec, **options),
+        V30RequestBodyValidator(api.spec, **options),
+        V30ResponseValidator(api.spec, **options),
+    )
+
+
+def _location(error: Any) -> str:  # error: a jsonschema ValidationError
+    location = ""
+    for part in error.absolute_path:
+        location += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return location.lstrip(".") or "(body)"
+
+
+def _describe(error: Exception) -> Iterator[str]:
+    """Readable lines for one openapi-core error: each schema error with where it is."""
+    schema_errors = getattr(error.__cause__, "schema_errors", None) or ()
+    if not schema_errors:
+        yield f"{type(error).__name__}: {error}"
+        return
+    for schema_error in schema_errors:
+        line = f"{_location(schema_error)}: {schema_error.message}"
+        branches = dict.fromkeys(  # anyOf/oneOf: why each alternative failed
+            f"{_location(branch)}: {branch.message}" for branch in schema_error.context or ()
+        )
+        if branches:
+            line += " (alternatives: " + "; ".join(list(branches)[:MAX_ALTERNATIVES]) + ")"
+        yield line
+
+
+def _request(method: str, url_path: str, headers: Mapping[str, str], body: bytes) -> MockRequest:
+    parts = urlsplit(url_path)
+    lowered = {name.lower(): value for name, value in headers.items()}
+    return MockRequest(
+        HOST_URL,
+        method,
+        parts.path,
+        args=dict(parse_qsl(parts.query, keep_blank_values=True)),
+        headers=dict(headers),
+        data=body,
+        content_type=lowered.get("content-type", "application/json"),
+    )
+
+
+def _fail(what: str, errors: list[Exception]) -> None:
+    if errors:
+        described = dict.fromkeys(line for error in errors for line in _describe(error))
+        lines = "\n".join(f"  - {line}" for line in described)
+        raise AssertionError(f"{what} does not match {MOCK_SPEC.name}:\n{lines}")
+
+
+def validate_request(
+    method: str,
+    url_path: str,
+    headers: Mapping[str, str],
+    body_bytes: bytes = b"",
+    *,
+    strict: bool = False,
+) -> None:
+    """Assert that a request's path, query, headers and body match the mock document."""
+    request = _request(method, url_path, headers, body_bytes)
+    parameters, body, _ = _validators(mock_spec_path(), strict=strict)
+    errors = list(parameters.iter_errors(request))
+    if body_bytes:
+        errors += body.iter_errors(request)
+    _fail(f"request {method.upper()} {url_path}", errors)
+
+
+def validate_response(
+    method: str,
+    url_path: str,
+    status: int,
+    headers: Mapping[str, str],
+    body_bytes: bytes,
+    *,
+    strict: bool = False,
+) -> None:
+    """Assert that a response (status, headers, body) is one the document allows for the request.
+
+    ``url_path`` is the request's path, with or without query and scheme/host.
+    """
+    lowered = {name.lower(): value for name, value in headers.items()}
+    response = MockResponse(
+        body_bytes,
+        status,
+        headers=dict(headers),
+        content_type=lowered.get("content-type", "application/json"),
+    )
+    request = _request(method, url_path, {}, b"")
+    *_, validator = _validators(mock_spec_path(), strict=strict)
+    _fail(
+        f"response {status} to {method.upper()} {url_path}",
+        list(validator.iter_errors(request, response)),
+    )
+
+
+def validate_httpx_response(response: httpx.Response, *, strict: bool = False) -> None:
+    """Validate an ``httpx.Response`` (from the emulator) and the request that produced it."""
+    request = response.request
+    validate_request(
+        request.method, str(request.url), request.headers, request.content, strict=strict
+    )
+    validate_response(
+        request.method,
+        str(request.url),
+        response.status_code,
+        response.headers,
+        response.content,
+        strict=strict,
+    )
