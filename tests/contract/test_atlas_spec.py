@@ -19,6 +19,7 @@ import pytest
 from support.openapi import (
     example,
     examples,
+    validate_api_error,
     validate_httpx_response,
     validate_request,
     validate_response,
@@ -236,3 +237,12 @@ def test_every_mock_example_passes_response_validation():
             failures.append(str(error))
 
     assert failures == []
+
+
+def test_api_error_validator_accepts_atlas_errors_and_rejects_others():
+    """An ApiError needs error and errorCode of the right types; anything else is refused."""
+    validate_api_error(b'{"error": 406, "errorCode": "INVALID_VERSION", "detail": "x"}')
+    with pytest.raises(AssertionError, match="errorCode"):
+        validate_api_error(b'{"error": 406, "detail": "no code"}')
+    with pytest.raises(AssertionError, match="error"):
+        validate_api_error(b'{"error": "406", "errorCode": "X"}')

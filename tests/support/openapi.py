@@ -262,3 +262,22 @@ def validate_httpx_response(response: httpx.Response, *, strict: bool = False) -
         response.content,
         strict=strict,
     )
+
+
+@functools.cache
+def _api_error_validator() -> Any:
+    import jsonschema
+
+    # The root document is the schema; the $ref resolves inside it (draft 7 ignores siblings).
+    root = {**document(), "$ref": "#/components/schemas/ApiError"}
+    return jsonschema.Draft7Validator(root)
+
+
+def validate_api_error(body_bytes: bytes) -> None:
+    """Assert that a body is an ApiError as the document's components define it.
+
+    For the statuses Atlas can give any operation (406, 410, 415, 429, 5xx) that an operation
+    does not list itself.
+    """
+    errors = list(_api_error_validator().iter_errors(json.loads(body_bytes)))
+    _fail("ApiError body", errors)
