@@ -1,0 +1,397 @@
+"""The Atlas Admin API v2 client: httpx, auth, timeouts, retries, error mapping, concurrency.
+
+Owns the one ``httpx.Client`` (and its connection pool), the two auth schemes (service-account
+bearer tokens, API-key digest), the only retry loop of the daemon (backoff from
+``core.backoff``, every wait on the stop event), the translation of httpx exceptions into
+``errors.Atlas*Error``, bounded concurrency across clusters, and dry-run. It is the only
+module that imports httpx; JSON shapes and media types live in ``atlas_wire``. Secrets never
+reach a log line, an exception message or a repr.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol, Self, TypeVar
+
+import httpx
+
+from gitopsd import credentials
+from gitopsd.adapters import atlas_wire as wire
+from gitopsd.core import backoff
+from gitopsd.core.model import DesiredSchedule
+from gitopsd.core.observed import ObservedCluster, ObservedProject, ObservedSchedule
+from gitopsd.errors import AtlasError, AtlasTransientError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://cloud.mongodb.com"
+DRY_RUN_HEADER = "X-Gitopsd-Dry-Run"
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+class Waiter(Protocol):
+    """Something to wait on that a shutdown can interrupt; ``threading.Event`` is one."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds; True when woken to stop."""
+        ...
+
+
+Clock = Callable[[], float]
+"""Monotonic seconds."""
+Jitter = Callable[[], float]
+"""A draw in [0, 1) for full-jitter backoff."""
+
+
+class ServiceAccountAuth(httpx.Auth):
+    """OAuth2 client credentials: a cached bearer token, refreshed shortly before it expires.
+
+    The token is fetched through the same client (so it shares pool, timeout and dry-run
+    pass-through), one refresh at a time under a lock; a 401 on a cached token refreshes once.
+    """
+
+    requires_response_body = True
+
+    def __init__(
+        self,
+        account: credentials.ServiceAccount,
+        *,
+        token_url: str,
+        timeout_s: float = 30.0,
+        clock: Clock = time.monotonic,
+        margin_s: float = 60.0,
+    ) -> None:
+        self._account = account
+        self._token_url = token_url
+        self._timeout = httpx.Timeout(timeout_s).as_dict()
+        self._clock = clock
+        self._margin_s = margin_s
+        self._lock = threading.Lock()
+        self._token: credentials.Secret | None = None
+        self._expires_at = 0.0
+
+    def __repr__(self) -> str:
+        return f"ServiceAccountAuth(client_id={self._account.client_id!r})"
+
+    def _token_request(self) -> httpx.Request:
+        pair = f"{self._account.client_id}:{self._account.client_secret.reveal()}"
+        return httpx.Request(
+            "POST",
+            self._token_url,
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()},
+            extensions={"timeout": self._timeout},
+        )
+
+    def _token_flow(
+        self, stale: credentials.Secret | None
+    ) -> Generator[httpx.Request, httpx.Response, credentials.Secret]:
+        with self._lock:
+            now = self._clock()
+            if self._token is not None and self._token is not stale and now < self._expires_at:
+                return self._token
+            response = yield self._token_request()
+            if response.status_code != 200:
+                raise wire.error_from_response(
+                    method="POST",
+                    path=wire.TOKEN_PATH,
+                    status=response.status_code,
+                    body=response.content,
+                    retry_after=response.headers.get("Retry-After"),
+                )
+            data = wire.decode(response.content)
+            token, lifetime_s = data.get("access_token"), data.get("expires_in", 3600)
+            if not isinstance(token, str) or not isinstance(lifetime_s, int | float):
+                raise AtlasError("the token endpoint answered without access_token/expires_in")
+            margin_s = min(self._margin_s, float(lifetime_s) / 10)
+            self._token = credentials.Secret(token)
+            self._expires_at = now + float(lifetime_s) - margin_s
+            return self._token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        """Send with the cached token; on 401, refresh once and send again."""
+        token = yield from self._token_flow(stale=None)
+        request.headers["Authorization"] = f"Bearer {token.reveal()}"
+        response = yield request
+        if response.status_code == 401:
+            token = yield from self._token_flow(stale=token)
+            request.headers["Authorization"] = f"Bearer {token.reveal()}"
+            yield request
+
+
+def auth_for(
+    creds: credentials.AtlasCredentials,
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    timeout_s: float = 30.0,
+    clock: Clock = time.monotonic,
+) -> httpx.Auth:
+    """The httpx auth for a service account (bearer) or an API key (digest)."""
+    if isinstance(creds, credentials.ServiceAccount):
+        token_url = base_url.rstrip("/") + wire.TOKEN_PATH
+        return ServiceAccountAuth(creds, token_url=token_url, timeout_s=timeout_s, clock=clock)
+    return httpx.DigestAuth(creds.public_key, creds.private_key.reveal())
+
+
+class DryRunTransport(httpx.BaseTransport):
+    """Lets reads (and token requests) through; records writes instead of sending them."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self._lines: list[str] = []
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """``would PATCH <path> <json body>`` for every write refused so far."""
+        with self._lock:
+            return tuple(self._lines)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Forward GET/HEAD and the token POST; answer writes with a local 202."""
+        if request.method in {"GET", "HEAD"} or request.url.path == wire.TOKEN_PATH:
+            return self._inner.handle_request(request)
+        line = f"would {request.method} {request.url.path} {request.read().decode()}".rstrip()
+        with self._lock:
+            self._lines.append(line)
+        return httpx.Response(202, headers={DRY_RUN_HEADER: "1"}, request=request)
+
+    def close(self) -> None:
+        """Close the wrapped transport."""
+        self._inner.close()
+
+
+class AtlasClient:
+    """Typed operations on Atlas, each retried here and nowhere else.
+
+    Args:
+        base_url: e.g. ``https://cloud.mongodb.com`` or an emulator's URL.
+        auth: any ``httpx.Auth`` (``auth_for(credentials)``, or a static bearer for Prism).
+        timeout_s: connect/read/write/pool timeout of every request.
+        retry: attempts, backoff and deadline for transient errors.
+        concurrency: most requests in flight in ``map``; also sizes the connection pool.
+        dry_run: send reads, record writes (``dry_run_lines``); write methods return None.
+        stop: every backoff wait is ``stop.wait(delay_s)``; set it to stop retrying.
+        clock, jitter: monotonic seconds and a [0, 1) draw, injectable for tests.
+        transport: the underlying transport (default: httpx's, with ``retries=0``).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: httpx.Auth,
+        *,
+        timeout_s: float = 30.0,
+        retry: backoff.RetryPolicy | None = None,
+        concurrency: int = 8,
+        dry_run: bool = False,
+        stop: Waiter | None = None,
+        clock: Clock = time.monotonic,
+        jitter: Jitter = random.random,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.concurrency = concurrency
+        self.dry_run = dry_run
+        self.rate_limit_remaining: int | None = None
+        self._retry = retry or backoff.RetryPolicy()
+        self._stop: Waiter = stop if stop is not None else threading.Event()
+        self._clock, self._jitter = clock, jitter
+        self._timeout_s = timeout_s
+        self._timeout = httpx.Timeout(timeout_s)
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        inner = transport or httpx.HTTPTransport(limits=limits, retries=0)
+        self._dry_run_transport = DryRunTransport(inner) if dry_run else None
+        self._auth_repr = repr(auth)
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            auth=auth,
+            transport=self._dry_run_transport or inner,
+            timeout=self._timeout,
+        )
+
+    def __repr__(self) -> str:
+        return f"AtlasClient({self.base_url!r}, auth={self._auth_repr}, dry_run={self.dry_run})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    @property
+    def dry_run_lines(self) -> tuple[str, ...]:
+        """The writes dry-run refused, as ``would PATCH <path> <json body>`` lines."""
+        return self._dry_run_transport.lines if self._dry_run_transport else ()
+
+    # -- operations ------------------------------------------------------------------------
+
+    def project_by_name(self, name: str) -> ObservedProject:
+        """Resolve a project by its name."""
+        return wire.parse_project(self._get(wire.project_by_name_path(name), wire.PROJECT_MEDIA))
+
+    def project(self, project_id: str) -> ObservedProject:
+        """Resolve a project by its id."""
+        return wire.parse_project(self._get(wire.project_path(project_id), wire.PROJECT_MEDIA))
+
+    def clusters(self, project_id: str) -> tuple[ObservedCluster, ...]:
+        """Every cluster of a project, following pages of ``ITEMS_PER_PAGE`` until all are read."""
+        found: list[ObservedCluster] = []
+        page_num = 1
+        while True:
+            path, params = wire.clusters_path(project_id), wire.page_params(page_num)
+            page = wire.parse_cluster_page(self._get(path, wire.CLUSTER_MEDIA, params), project_id)
+            found += page.clusters
+            total = page.total_count
+            if len(page.clusters) < wire.ITEMS_PER_PAGE or (
+                total is not None and len(found) >= total
+            ):
+                return tuple(found)
+            page_num += 1
+
+    def cluster(self, project_id: str, name: str) -> ObservedCluster:
+        """One cluster."""
+        data = self._get(wire.cluster_path(project_id, name), wire.CLUSTER_MEDIA)
+        return wire.parse_cluster(data, project_id)
+
+    def patch_cluster(
+        self,
+        project_id: str,
+        name: str,
+        *,
+        backup_enabled: bool | None = None,
+        pit_enabled: bool | None = None,
+    ) -> ObservedCluster | None:
+        """Set the backup flags; the cluster as Atlas answers, or None in dry-run."""
+        body = wire.cluster_patch_body(backup_enabled=backup_enabled, pit_enabled=pit_enabled)
+        path = wire.cluster_path(project_id, name)
+        data = self._json("PATCH", path, wire.CLUSTER_PATCH_MEDIA, body=body)
+        return None if data is None else wire.parse_cluster(data, project_id)
+
+    def schedule(self, project_id: str, cluster: str) -> ObservedSchedule:
+        """A cluster's backup schedule."""
+        data = self._get(wire.schedule_path(project_id, cluster), wire.SCHEDULE_MEDIA)
+        return wire.parse_schedule(data)
+
+    def patch_schedule(
+        self,
+        project_id: str,
+        cluster: str,
+        desired: DesiredSchedule,
+        *,
+        observed: ObservedSchedule | None,
+        zone_id: str | None,
+    ) -> ObservedSchedule | None:
+        """Replace the schedule with ``desired`` (keeping Atlas's policy id and unmanaged fields).
+
+        Returns the schedule as Atlas answers, or None in dry-run.
+        """
+        policy_id = observed.policy_id if observed else None
+        body = wire.schedule_patch_body(
+            desired, policy_id=policy_id, zone_id=zone_id, observed=observed
+        )
+        path = wire.schedule_path(project_id, cluster)
+        data = self._json("PATCH", path, wire.SCHEDULE_MEDIA, body=body)
+        return None if data is None else wire.parse_schedule(data)
+
+    def map(self, fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R | AtlasError]:
+        """``fn`` over ``items`` with at most ``concurrency`` in flight, in input order.
+
+        An AtlasError of one item is returned in its place, so one cluster never stops the rest.
+        """
+
+        def run(item: _T) -> _R | AtlasError:
+            try:
+                return fn(item)
+            except AtlasError as error:
+                return error
+
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="atlas") as pool:
+            return list(pool.map(run, items))
+
+    # -- the one retry loop ----------------------------------------------------------------
+
+    def _get(self, path: str, media: str, params: dict[str, str] | None = None) -> wire.Json:
+        return self._json("GET", path, media, params=params) or {}  # None only for writes
+
+    def _json(
+        self,
+        method: str,
+        path: str,
+        media: str,
+        *,
+        body: wire.Json | None = None,
+        params: dict[str, str] | None = None,
+    ) -> wire.Json | None:
+        headers = {"Accept": media} | ({} if body is None else {"Content-Type": media})
+        content = None if body is None else wire.encode(body)
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._attempt(method, path, headers, content, params)
+            except AtlasTransientError as error:
+                delay_s = backoff.delay_s(
+                    self._retry,
+                    attempt=attempt,
+                    elapsed_s=self._clock() - started,
+                    jitter=self._jitter(),
+                    retry_after_s=error.retry_after_s,
+                )
+                if delay_s is None:
+                    raise
+                facts = {"path": path, "attempt": attempt, "delay_s": delay_s}
+                logger.info("atlas_retry", extra={**facts, "status": error.status})
+                if self._stop.wait(delay_s):
+                    raise
+                continue
+            if response.headers.get(DRY_RUN_HEADER):
+                return None
+            return wire.decode(response.content)
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        params: dict[str, str] | None,
+    ) -> httpx.Response:
+        try:
+            response = self._http.request(
+                method, path, headers=headers, content=content, params=params, timeout=self._timeout
+            )
+        except httpx.TimeoutException as exc:
+            raise AtlasTransientError(
+                f"{method} {path}: no answer within {self._timeout_s:g}s"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise AtlasTransientError(
+                f"{method} {path}: connection failed ({type(exc).__name__})"
+            ) from exc
+        remaining = response.headers.get("RateLimit-Remaining")
+        if remaining is not None and remaining.strip().isdigit():
+            self.rate_limit_remaining = int(remaining)
+        if response.status_code >= 400:
+            raise wire.error_from_response(
+                method=method,
+                path=path,
+                status=response.status_code,
+                body=response.content,
+                retry_after=response.headers.get("Retry-After"),
+            )
+        return response
