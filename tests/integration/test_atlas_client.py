@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from support import openapi
 
 from gitopsd import credentials
 from gitopsd.adapters import atlas
@@ -98,7 +99,7 @@ def make_client(
     creds = options.pop("creds", None) or service_account(emulator)
     auth = atlas.auth_for(creds, base_url=emulator.url, clock=clock)  # type: ignore[arg-type]
     settings: dict[str, object] = {"timeout_s": 5.0, "stop": stop, "clock": clock}
-    settings |= {"jitter": lambda: 0.0, **options}
+    settings |= {"jitter": lambda: 0.0, "transport": openapi.ConformingTransport(), **options}
     return atlas.AtlasClient(emulator.url, auth, **settings)  # type: ignore[arg-type]
 
 
@@ -278,7 +279,7 @@ class CountingTransport(httpx.BaseTransport):
     """Counts requests in flight at once through the wrapped transport."""
 
     def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport(retries=0)
+        self.inner = openapi.ConformingTransport(retries=0)
         self.lock = threading.Lock()
         self.current = self.most = 0
 

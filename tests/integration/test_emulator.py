@@ -65,37 +65,12 @@ def atlas(clock: FakeClock) -> Iterator[Emulator]:
         yield emulator
 
 
-# Responses the official document does not list, on purpose (docs/emulator.md):
-# (method, path suffix, status). Their bodies must still be ApiErrors.
-UNDOCUMENTED = {("GET", "/clusters", 400)}  # itemsPerPage over 500
-# Statuses Atlas gives any operation without each operation listing them.
-GENERIC = {406, 410, 415, 429, 500, 502, 503}
-
-
-def conforms(response: httpx.Response) -> None:
-    """Every Atlas API response the emulator gives must match the official schema (SPEC §7)."""
-    request = response.request
-    path = request.url.path
-    if not path.startswith("/api/atlas/v2/"):
-        return
-    response.read()
-    if response.status_code in GENERIC or any(
-        request.method == method and path.endswith(suffix) and response.status_code == status
-        for method, suffix, status in UNDOCUMENTED
-    ):
-        openapi.validate_api_error(response.content)
-        return
-    openapi.validate_response(
-        request.method, str(request.url), response.status_code, response.headers, response.content
-    )
-
-
 @pytest.fixture
 def client(atlas: Emulator) -> Iterator[httpx.Client]:
     """A digest-auth client whose every API response is checked against the official schema."""
     creds = atlas.credentials
     auth = httpx.DigestAuth(creds.public_key, creds.private_key)
-    hooks = {"response": [conforms]}
+    hooks = {"response": [openapi.check_emulator_response]}
     with httpx.Client(base_url=atlas.url, auth=auth, timeout=5, event_hooks=hooks) as http:
         yield http
 
