@@ -385,3 +385,28 @@ def test_secrets_never_appear_in_errors_reprs_or_logs(emulator, clock, stop, cap
     assert caught.value.status == 401
     assert all(secret not in text for text in shown)
     assert all(emulator.credentials.client_secret not in text for text in shown)
+
+
+def test_concurrent_calls_share_one_token_request(emulator, clock, stop):
+    """Sixteen reads on eight threads with a cold token cache make a single token request."""
+    admin(emulator, "PUT", "/faults", {"latency_ms": 20})
+    with make_client(emulator, clock, stop, concurrency=8) as client:
+        results = client.map(lambda _: client.project(PROJECT), range(16))
+    assert all(isinstance(r, observed.ObservedProject) for r in results)
+    assert len(log(emulator, "/api/oauth/token")) == 1
+
+
+def test_wrong_api_key_secret_never_appears(emulator, clock, stop, caplog):
+    """A refused private key is absent from the error, its cause, the client's repr and logs."""
+    secret = "00000000-0000-4000-8000-notthekey000"  # noqa: S105 - a deliberately wrong key
+    caplog.set_level(logging.DEBUG)
+    key = credentials.ApiKey(
+        public_key=emulator.credentials.public_key, private_key=credentials.Secret(secret)
+    )
+    with make_client(emulator, clock, stop, creds=key) as client:
+        with pytest.raises(AtlasConfigError) as caught:
+            client.project(PROJECT)
+        shown = [str(caught.value), repr(caught.value), repr(client), repr(key), str(key)]
+    shown += [str(caught.value.__cause__), repr(caught.value.__cause__), caplog.text]
+    assert caught.value.status == 401
+    assert all(secret not in text for text in shown)
