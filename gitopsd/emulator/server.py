@@ -20,6 +20,9 @@ from gitopsd.emulator import admin, auth, problems, routes, wire
 
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 overflows when a client opens 32 connections at
+    # once; the kernel then makes the extra ones retry after a second.
+    request_queue_size = 128
     hub: wire.Hub
     stopping: threading.Event
 
@@ -27,6 +30,9 @@ class _Server(http.server.ThreadingHTTPServer):
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, the body waits for the client's
+    # delayed ACK of the headers, about 40 ms per answer.
+    disable_nagle_algorithm = True
     server_version = "gitopsd-atlas-emulator"
     sys_version = ""
 
