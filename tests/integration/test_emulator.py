@@ -123,6 +123,7 @@ def test_bearer_token_reads_a_cluster(atlas):
         f"{atlas.url}/api/atlas/v2/groups/{PROJECT}/clusters/orders",
         headers={"Authorization": f"Bearer {token(atlas)}", **accept(V2024)},
     )
+    openapi.check_emulator_response(response)
     assert response.status_code == 200
     assert response.json()["replicationSpecs"][0]["regionConfigs"][0]["providerName"] == "AWS"
 
@@ -131,6 +132,7 @@ def test_wrong_digest_key_is_rejected(atlas):
     """A wrong private key gets 401 with an ApiError body."""
     auth = httpx.DigestAuth(atlas.credentials.public_key, "wrong")
     response = httpx.get(f"{atlas.url}/api/atlas/v2/groups/{PROJECT}", auth=auth)
+    openapi.check_emulator_response(response)
     assert response.status_code == 401
     assert response.json()["errorCode"] == "UNAUTHORIZED"
 
@@ -150,6 +152,7 @@ def test_expired_token_is_rejected(atlas, clock):
     bearer = {"Authorization": f"Bearer {token(atlas)}", **accept(V2023)}
     clock.now += 3600
     response = httpx.get(f"{atlas.url}/api/atlas/v2/groups/{PROJECT}", headers=bearer)
+    openapi.check_emulator_response(response)
     assert (response.status_code, response.json()["errorCode"]) == (401, "TOKEN_EXPIRED")
 
 
