@@ -293,11 +293,11 @@ def _check_annotation(doc: _Doc, key: Scalar, value: Node) -> None:
             f"annotation {key.text} must be a quoted string",
             f'write "{value.text}" (Kubernetes annotation values are strings)',
         )
-    elif _str(value) is not None and _str(value) not in allowed:
+    elif (text := _str(value)) is not None and text not in allowed:
         doc.error(
             value.span,
             "invalid-value",
-            f"annotation {key.text} is {_str(value)!r}",
+            f"annotation {key.text} is {text!r}",
             "expected one of: " + ", ".join(f'"{a}"' for a in allowed),
         )
 
@@ -510,6 +510,7 @@ def _build_deployment(doc: _Doc, root: Mapping, meta: Meta) -> Deployment:
     sources: list[tuple[str, Span]] = []
     dspec = _at(spec, "deploymentSpec")
     cluster_node = _at(dspec, "name")
+    cluster_name = _str(cluster_node)
     backup_node, pit_node = _at(dspec, "backupEnabled"), _at(dspec, "pitEnabled")
     backup, pit = _bool(backup_node), _bool(pit_node)
     for pointer, node, value in (
@@ -518,7 +519,7 @@ def _build_deployment(doc: _Doc, root: Mapping, meta: Meta) -> Deployment:
     ):
         if node is not None and value is not None:
             sources.append((pointer, node.span))
-    if cluster_node is not None and _str(cluster_node) is not None:
+    if cluster_node is not None and cluster_name is not None:
         sources.append(("/name", cluster_node.span))
     backup_ref_node = _at(spec, "backupRef")
     backup_ref = _ref(backup_ref_node, namespace)
@@ -539,8 +540,8 @@ def _build_deployment(doc: _Doc, root: Mapping, meta: Meta) -> Deployment:
         meta=meta,
         project_ref=_ref(project_node, namespace),
         project_id=_str(_at(external_node, "id")),
-        cluster_name=_str(cluster_node)
-        if _str(cluster_node) and re.fullmatch(schema.CLUSTER_NAME, _str(cluster_node) or "")
+        cluster_name=cluster_name
+        if cluster_name and re.fullmatch(schema.CLUSTER_NAME, cluster_name)
         else None,
         backup_enabled=backup,
         pit_enabled=pit,

@@ -372,17 +372,22 @@ def test_schedule_patch_reads_back_the_desired_essence(client):
     assert (after.reference_hour_of_day, after.restore_window_days) == (4, 3)
 
 
+def refused(emulator, clock, stop, caplog, creds) -> tuple[AtlasConfigError, list[str]]:
+    """Call Atlas with refused credentials; return the error and every text a person could see."""
+    caplog.set_level(logging.DEBUG)
+    with make_client(emulator, clock, stop, creds=creds) as client:
+        with pytest.raises(AtlasConfigError) as caught:
+            client.project(PROJECT)
+        shown = [str(caught.value), repr(caught.value), repr(client), str(client)]
+    shown += [repr(creds), str(creds), str(caught.value.__cause__), repr(caught.value.__cause__)]
+    return caught.value, [*shown, caplog.text]
+
+
 def test_secrets_never_appear_in_errors_reprs_or_logs(emulator, clock, stop, caplog):
     """A refused secret is absent from the error, its cause, the client's repr and the logs."""
     secret = "mdb_sa_sk_not_the_right_one"  # noqa: S105 - a deliberately wrong test secret
-    caplog.set_level(logging.DEBUG)
-    wrong = service_account(emulator, secret)
-    with make_client(emulator, clock, stop, creds=wrong) as client:
-        with pytest.raises(AtlasConfigError) as caught:
-            client.project(PROJECT)
-        shown = [str(caught.value), repr(caught.value), repr(client), str(client), repr(wrong)]
-    shown += [str(caught.value.__cause__), repr(caught.value.__cause__), caplog.text]
-    assert caught.value.status == 401
+    error, shown = refused(emulator, clock, stop, caplog, service_account(emulator, secret))
+    assert error.status == 401
     assert all(secret not in text for text in shown)
     assert all(emulator.credentials.client_secret not in text for text in shown)
 
@@ -399,14 +404,9 @@ def test_concurrent_calls_share_one_token_request(emulator, clock, stop):
 def test_wrong_api_key_secret_never_appears(emulator, clock, stop, caplog):
     """A refused private key is absent from the error, its cause, the client's repr and logs."""
     secret = "00000000-0000-4000-8000-notthekey000"  # noqa: S105 - a deliberately wrong key
-    caplog.set_level(logging.DEBUG)
     key = credentials.ApiKey(
         public_key=emulator.credentials.public_key, private_key=credentials.Secret(secret)
     )
-    with make_client(emulator, clock, stop, creds=key) as client:
-        with pytest.raises(AtlasConfigError) as caught:
-            client.project(PROJECT)
-        shown = [str(caught.value), repr(caught.value), repr(client), repr(key), str(key)]
-    shown += [str(caught.value.__cause__), repr(caught.value.__cause__), caplog.text]
-    assert caught.value.status == 401
+    error, shown = refused(emulator, clock, stop, caplog, key)
+    assert error.status == 401
     assert all(secret not in text for text in shown)
