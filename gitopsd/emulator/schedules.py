@@ -26,7 +26,9 @@ INTERVALS: dict[str, frozenset[int]] = {
     "monthly": frozenset({*range(1, 29), 40}),
     "yearly": frozenset(range(1, 13)),
 }
-UNIT_DAYS = {"days": 1, "weeks": 7, "months": 30, "years": 365}
+UNIT_DAYS = {"days": 1, "weeks": 7}
+UNIT_MONTHS = {"months": 1, "years": 12}
+UNITS = frozenset(UNIT_DAYS) | frozenset(UNIT_MONTHS)
 PROVIDERS = frozenset({"AWS", "AZURE", "GCP"})
 COPY_FREQUENCIES = frozenset({"HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY", "ON_DEMAND"})
 WRITE_ONLY = frozenset(
@@ -109,7 +111,7 @@ def _policy_item(raw: object, field: str) -> Json:
             f" (allowed: {allowed})",
             f"{field}.frequencyInterval",
         )
-    unit = _enum(item.get("retentionUnit"), f"{field}.retentionUnit", frozenset(UNIT_DAYS))
+    unit = _enum(item.get("retentionUnit"), f"{field}.retentionUnit", UNITS)
     value = _int(item.get("retentionValue"), f"{field}.retentionValue", 1)
     out: Json = {"frequencyType": frequency, "frequencyInterval": interval}
     out |= {"retentionUnit": unit, "retentionValue": value}
@@ -121,18 +123,44 @@ def _policy_item(raw: object, field: str) -> Json:
     return out
 
 
-def _check_retention_order(items: list[Json]) -> None:
-    def days(item: Json) -> int:
-        return UNIT_DAYS[str(item["retentionUnit"])] * int(str(item["retentionValue"]))
+def _retention(item: Json) -> str:
+    return f"{item['retentionValue']} {item['retentionUnit']}"
 
+
+def _days(item: Json) -> tuple[int, int]:
+    """Shortest and longest length of an item's retention in days (a month is 28-31 days)."""
+    unit, value = str(item["retentionUnit"]), int(str(item["retentionValue"]))
+    if unit in UNIT_DAYS:
+        return value * UNIT_DAYS[unit], value * UNIT_DAYS[unit]
+    years, months = divmod(value * UNIT_MONTHS[unit], 12)
+    return years * 365 + months * 28, years * 366 + months * 31
+
+
+def _keeps_as_long(rarely: Json, often: Json) -> bool:
+    """Whether ``rarely`` keeps snapshots at least as long as ``often``.
+
+    Days and weeks compare exactly, and so do months and years; across the two families a
+    month may last 31 days and a year 366, so 1 month keeps as long as 31 days.
+    """
+
+    def nominal(item: Json) -> int:
+        unit, value = str(item["retentionUnit"]), int(str(item["retentionValue"]))
+        return value * (UNIT_DAYS | UNIT_MONTHS)[unit]
+
+    if (rarely["retentionUnit"] in UNIT_DAYS) == (often["retentionUnit"] in UNIT_DAYS):
+        return nominal(rarely) >= nominal(often)
+    return _days(rarely)[1] >= _days(often)[0]
+
+
+def _check_retention_order(items: list[Json]) -> None:
     for often in items:
         for rarely in items:
-            if RANK[str(often["frequencyType"])] < RANK[str(rarely["frequencyType"])] and days(
-                rarely
-            ) < days(often):
+            if RANK[str(often["frequencyType"])] < RANK[
+                str(rarely["frequencyType"])
+            ] and not _keeps_as_long(rarely, often):
                 raise problems.invalid(
-                    f"{rarely['frequencyType']} retention ({days(rarely)} days) must be at least"
-                    f" the {often['frequencyType']} retention ({days(often)} days)",
+                    f"{rarely['frequencyType']} retention ({_retention(rarely)}) must be at least"
+                    f" the {often['frequencyType']} retention ({_retention(often)})",
                     "policies[0].policyItems",
                 )
 
@@ -176,7 +204,7 @@ def _copy_setting(raw: object, field: str, zone_id: str) -> Json:
         item = _obj(raw_item, f"{field}.copyPolicyItems[{n}]")
         kind = _enum(item.get("frequencyType"), "frequencyType", frozenset({*RANK, "ondemand"}))
         if kind != "ondemand":
-            _enum(item.get("retentionUnit"), "retentionUnit", frozenset(UNIT_DAYS))
+            _enum(item.get("retentionUnit"), "retentionUnit", UNITS)
             _int(item.get("retentionValue"), "retentionValue", 1)
     setting.setdefault("zoneId", zone_id)
     return setting

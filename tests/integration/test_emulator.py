@@ -16,6 +16,7 @@ import httpx
 import pytest
 from support import openapi
 
+from gitopsd.core.model import Retention, RetentionUnit
 from gitopsd.emulator import Emulator
 
 ORG = "5f0c1a2b3c4d5e6f7a8b9c0d"
@@ -220,6 +221,30 @@ def test_invalid_schedule_is_400(client, body, field):
     error = response.json()
     assert error["errorCode"] == "VALIDATION_ERROR"
     assert field in error["badRequestDetail"]["fields"][0]["field"]
+
+
+@pytest.mark.parametrize(
+    ("often", "rarely", "accepted"),
+    [
+        (("daily", 1, "days", 31), ("monthly", 1, "months", 1), True),
+        (("daily", 1, "days", 32), ("monthly", 1, "months", 1), False),
+        (("weekly", 1, "weeks", 5), ("monthly", 1, "months", 1), False),
+        (("monthly", 1, "months", 12), ("yearly", 1, "years", 1), True),
+        (("monthly", 1, "months", 13), ("yearly", 1, "years", 1), False),
+        (("daily", 1, "days", 366), ("yearly", 1, "years", 1), True),
+        (("daily", 1, "days", 367), ("yearly", 1, "years", 1), False),
+        (("monthly", 1, "months", 12), ("yearly", 1, "days", 365), True),
+        (("monthly", 1, "months", 13), ("yearly", 1, "days", 392), False),
+        (("weekly", 1, "days", 14), ("monthly", 1, "weeks", 2), True),
+    ],
+)
+def test_retention_order_matches_gitopsd_calendar_rule(client, often, rarely, accepted):
+    """The emulator and gitopsd's validation agree where months and days meet."""
+    response = patch_schedule(client, items(often, rarely))
+    assert response.status_code == (200 if accepted else 400), response.text
+    keep_rarely = Retention(value=rarely[3], unit=RetentionUnit(rarely[2]))
+    keep_often = Retention(value=often[3], unit=RetentionUnit(often[2]))
+    assert keep_rarely.at_least(keep_often) is accepted
 
 
 def test_ids_assigned_and_kept_for_unchanged_items(client):
