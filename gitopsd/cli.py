@@ -1,6 +1,7 @@
 """The command line: argv -> a command -> an exit code.
 
-Exit codes (SPEC §6): 0 success, 1 problems found or an error, 2 usage. Output goes to
+Exit codes (SPEC §6): 0 success, 1 problems found or an error, 2 usage, 3 (``plan``,
+``apply``) changes, drift or blocked actions left. Output goes to
 stdout; notes for people (summaries, problems while printing a graph) go to stderr.
 """
 
@@ -10,16 +11,18 @@ import argparse
 import json
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from gitopsd import __version__, desired
+from gitopsd import __version__, config, desired, reconcile, wiring
 from gitopsd.adapters import manifest_files
-from gitopsd.core import graph_export, manifests, problems
-from gitopsd.errors import ManifestPathError
+from gitopsd.core import graph_export, manifests, outcome, plan_output, problems
+from gitopsd.core.plan import Status
+from gitopsd.errors import ConfigError, ManifestPathError
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_CHANGES = 0, 1, 2, 3
 
 
 def _positive(text: str) -> int:
@@ -75,6 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("path", metavar="PATH", help="manifest file or directory")
     show.add_argument("--format", choices=("mermaid", "dot", "json"), default="mermaid")
     _manifest_options(show)
+
+    plan = commands.add_parser(
+        "plan", help="read the manifests and Atlas, print what would change (never writes)"
+    )
+    plan.add_argument("--config", required=True, metavar="FILE", help="the TOML config file")
+    plan.add_argument("--format", choices=("text", "json"), default="text")
+
+    apply = commands.add_parser(
+        "apply", help="one full cycle: plan, apply what the guard allows, read Atlas back"
+    )
+    apply.add_argument("--config", required=True, metavar="FILE", help="the TOML config file")
+    apply.add_argument(
+        "--dry-run", action="store_true", help="send reads only; print the writes instead"
+    )
+    apply.add_argument("--format", choices=("text", "json"), default="text")
 
     emulator = commands.add_parser(
         "emulator", help="serve the Atlas Admin API emulator on loopback until SIGTERM"
@@ -146,6 +164,31 @@ def _graph(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if problems.has_errors(result.problems) else EXIT_OK
 
 
+def _cycle(args: argparse.Namespace, *, write: bool) -> int:
+    settings = config.load(args.config)
+    stop = threading.Event()
+    dry_run = not write or args.dry_run
+    with wiring.Runtime(settings, dry_run=dry_run, stop=stop) as runtime:
+        cycle = reconcile.run_cycle(runtime.deps(), stop, write=write)
+    if args.format == "json":
+        print(plan_output.render_json(cycle))
+    else:
+        print(plan_output.render_text(cycle, colour=_colour(sys.stdout)))
+        if cycle.problems:
+            print(problems.render_text(cycle.problems, colour=_colour(sys.stderr)), file=sys.stderr)
+    return _cycle_exit(cycle)
+
+
+def _cycle_exit(cycle: outcome.CycleResult) -> int:
+    """1 on any error, 3 when something is left to change, else 0 (SPEC §6)."""
+    statuses = set(cycle.statuses)
+    if Status.ERROR in statuses or cycle.plan.unplanned or problems.has_errors(cycle.problems):
+        return EXIT_PROBLEMS
+    if statuses - {Status.IN_SYNC}:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
 def _emulator(args: argparse.Namespace) -> int:
     from gitopsd.emulator import runner  # noqa: PLC0415 - only this command needs the server
 
@@ -158,9 +201,18 @@ def _emulator(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code."""
     args = build_parser().parse_args(argv)
-    command = {"validate": _validate, "graph": _graph, "emulator": _emulator}[args.command]
+    command = {
+        "validate": _validate,
+        "graph": _graph,
+        "plan": lambda a: _cycle(a, write=False),
+        "apply": lambda a: _cycle(a, write=True),
+        "emulator": _emulator,
+    }[args.command]
     try:
         return command(args)
     except ManifestPathError as exc:
         print(f"gitopsd: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ConfigError as exc:
+        print(f"gitopsd: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS

@@ -11,6 +11,7 @@ import pytest
 from gitopsd import desired
 
 REPO = Path(__file__).resolve().parents[1]
+pytest_plugins = ["support.world"]
 
 Write = Callable[[str, str], Path]
 

@@ -308,8 +308,8 @@ def schedule_patch_body(
     """The full desired schedule as a PATCH body (SPEC §3).
 
     One policy keeping Atlas's ``policies[0].id``, items without ids (sorted, for stable
-    bytes), copy settings with the cluster's ``zoneId``. A field the manifest leaves unmanaged
-    (None) is sent as Atlas holds it, so the PATCH never resets it.
+    bytes), copy settings with the cluster's ``zoneId`` (``[]`` when Git has none). A field the
+    manifest leaves unmanaged (None) is sent as Atlas holds it, so the PATCH never resets it.
     """
     body: Json = {}
 
@@ -331,11 +331,8 @@ def schedule_patch_body(
     export = desired.export or (o.export if o else None)
     if export is not None:
         body["export"] = {"exportBucketId": export.bucket_id, "frequencyType": export.frequency}
-    if desired.copy_settings is not None:
-        copies = desired.copy_settings
-        body["copySettings"] = [_copy_json(c, zone_id, _held_extra(c, o)) for c in copies]
-    elif o is not None:
-        body["copySettings"] = [_copy_json(c, c.zone_id, c.extra) for c in o.copy_settings]
+    copies = desired.copy_settings
+    body["copySettings"] = [_copy_json(c, zone_id, _held_extra(c, o)) for c in copies]
     if desired.update_snapshots is not None:
         body["updateSnapshots"] = desired.update_snapshots
     items = sorted(

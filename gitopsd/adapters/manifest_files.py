@@ -31,6 +31,8 @@ class LoadOptions:
 
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     exclude: tuple[str, ...] = ()
+    relative_to: str | None = None
+    """Name files relative to this directory in spans and problems (e.g. the repository)."""
     limits: yamlio.Limits = field(default_factory=yamlio.Limits)
 
 
@@ -99,13 +101,14 @@ def _file_problem(file: str, code: str, message: str, hint: str, line: int = 1) 
     return Problem.at(Span(file, line, 1), Severity.ERROR, code, message, hint)
 
 
-def read_text(file: str, max_file_bytes: int) -> str | Problem:
-    """The file's text, or the problem that kept it from being read."""
+def read_text(file: str, max_file_bytes: int, name: str | None = None) -> str | Problem:
+    """The file's text, or the problem that kept it from being read (naming it ``name``)."""
+    shown = name or file
     try:
         size = Path(file).stat().st_size
         if size > max_file_bytes:
             return _file_problem(
-                file,
+                shown,
                 "file-too-large",
                 f"file is {size} bytes, over the limit of {max_file_bytes}; not read",
                 "split it into smaller files, or raise [manifests] max_file_bytes"
@@ -115,16 +118,16 @@ def read_text(file: str, max_file_bytes: int) -> str | Problem:
             data = handle.read(max_file_bytes + 1)
     except OSError as exc:
         return _file_problem(
-            file, "file-unreadable", f"cannot read file: {exc.strerror}", "check its permissions"
+            shown, "file-unreadable", f"cannot read file: {exc.strerror}", "check its permissions"
         )
     if len(data) > max_file_bytes:
         return _file_problem(
-            file, "file-too-large", f"file grew over the limit of {max_file_bytes}; not read", ""
+            shown, "file-too-large", f"file grew over the limit of {max_file_bytes}; not read", ""
         )
     nul = data.find(b"\x00")
     if nul >= 0:
         return _file_problem(
-            file,
+            shown,
             "file-binary",
             "file contains NUL bytes: it looks binary, not YAML; not read",
             f"exclude it with a {IGNORE_FILE} entry, or rename it away from .yaml/.yml",
@@ -134,7 +137,7 @@ def read_text(file: str, max_file_bytes: int) -> str | Problem:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return _file_problem(
-            file,
+            shown,
             "file-encoding",
             f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x}); not read",
             "save the file as UTF-8",
@@ -149,11 +152,12 @@ def load(paths: list[str], options: LoadOptions | None = None) -> Loaded:
     documents: list[Document] = []
     problems: list[Problem] = []
     for file in files:
-        text = read_text(file, options.max_file_bytes)
+        name = os.path.relpath(file, options.relative_to) if options.relative_to else file
+        text = read_text(file, options.max_file_bytes, name)
         if isinstance(text, Problem):
             problems.append(text)
             continue
-        docs, found = yamlio.load_text(text, file, options.limits)
+        docs, found = yamlio.load_text(text, name, options.limits)
         documents.extend(docs)
         problems.extend(found)
     return Loaded(documents=tuple(documents), problems=tuple(problems), files=files)

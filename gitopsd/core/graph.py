@@ -328,7 +328,7 @@ def _desired(
             export=schedule.export,
             use_org_and_group_names_in_export_prefix=schedule.use_org_and_group_names_in_export_prefix,
             update_snapshots=schedule.update_snapshots,
-            copy_settings=schedule.copy_settings,
+            copy_settings=schedule.copy_settings or (),
             items=frozenset(policy.items),
         )
     return DesiredCluster(

@@ -44,16 +44,15 @@ def schedule_json(schedule: DesiredSchedule) -> dict[str, object]:
             "exportBucketId": schedule.export.bucket_id,
             "frequencyType": schedule.export.frequency,
         }
-    if schedule.copy_settings is not None:
-        body["copySettings"] = [
-            {
-                "cloudProvider": c.cloud_provider,
-                "regionName": c.region_name,
-                "shouldCopyOplogs": c.should_copy_oplogs,
-                "frequencies": list(c.frequencies),
-            }
-            for c in sorted(schedule.copy_settings, key=lambda c: (c.cloud_provider, c.region_name))
-        ]
+    body["copySettings"] = [
+        {
+            "cloudProvider": c.cloud_provider,
+            "regionName": c.region_name,
+            "shouldCopyOplogs": c.should_copy_oplogs,
+            "frequencies": list(c.frequencies),
+        }
+        for c in sorted(schedule.copy_settings, key=lambda c: (c.cloud_provider, c.region_name))
+    ]
     items = sorted(
         schedule.items,
         key=lambda i: (i.frequency.rank, i.interval, str(i.retention.unit), i.retention.value),

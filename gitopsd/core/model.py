@@ -252,7 +252,12 @@ Resource = BackupPolicy | BackupSchedule | Deployment | Project
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DesiredSchedule:
-    """The backup schedule a cluster should have: schedule fields plus its policy's items."""
+    """The backup schedule a cluster should have: schedule fields plus its policy's items.
+
+    ``None`` leaves a field unmanaged, except ``copy_settings``: a schedule without
+    ``copySettings`` asks for none, as the operator reads it, so removing the key from Git
+    removes the copies (behind the destructive-change guard).
+    """
 
     reference_hour_of_day: int | None
     reference_minute_of_hour: int | None
@@ -261,7 +266,7 @@ class DesiredSchedule:
     export: Export | None
     use_org_and_group_names_in_export_prefix: bool | None
     update_snapshots: bool | None
-    copy_settings: tuple[CopySetting, ...] | None
+    copy_settings: tuple[CopySetting, ...]
     items: frozenset[PolicyItem]
 
 

@@ -143,7 +143,7 @@ def test_schedule_patch_request_is_valid(client, recorder):
         export=None,
         use_org_and_group_names_in_export_prefix=None,
         update_snapshots=None,
-        copy_settings=None,
+        copy_settings=(),
         items=frozenset({item}),
     )
     assert client.patch_schedule(GROUP_ID, CLUSTER, desired, observed=held, zone_id=None)

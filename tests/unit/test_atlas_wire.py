@@ -51,7 +51,7 @@ def make_desired(**changes: object) -> DesiredSchedule:
         "export": None,
         "use_org_and_group_names_in_export_prefix": None,
         "update_snapshots": None,
-        "copy_settings": None,
+        "copy_settings": (),
         "items": frozenset({make_item("daily", 1, 7, "days"), make_item("weekly", 1, 4, "weeks")}),
     }
     fields.update(changes)
@@ -198,17 +198,15 @@ def test_schedule_patch_body_takes_unmanaged_fields_from_observed():
     assert body["referenceMinuteOfHour"] == 30
     assert body["restoreWindowDays"] == 5
     assert body["useOrgAndGroupNamesInExportPrefix"] is True
-    assert body["copySettings"] == [
-        {
-            "cloudProvider": "AWS",
-            "regionName": "US_WEST_2",
-            "frequencies": ["DAILY"],
-            "shouldCopyOplogs": False,
-            "zoneId": ZONE,
-            "copyPolicyItems": [{"frequencyType": "daily"}],
-        }
-    ]
     assert "extraRetentionSettings" not in body
+
+
+def test_schedule_patch_body_without_copy_settings_in_git_sends_none():
+    """A schedule manifest without copySettings asks for none: the body carries []."""
+    held = wire.parse_schedule(schedule_json())
+    assert held.copy_settings
+    body = wire.schedule_patch_body(make_desired(), policy_id=POLICY, zone_id=ZONE, observed=held)
+    assert body["copySettings"] == []
 
 
 def test_schedule_patch_body_sends_desired_export_and_update_snapshots():
@@ -332,3 +330,27 @@ def test_incomplete_credentials_name_what_is_missing():
     """Half a service account is a ConfigError naming the missing part, not its value."""
     with pytest.raises(ConfigError, match="no client_secret"):
         credentials.load(environ={"GITOPSD_ATLAS_CLIENT_ID": "id"})
+
+
+def test_schedule_patch_body_keeps_unmanaged_parts_of_a_managed_copy_setting():
+    """A copy setting Git keeps is sent with Atlas's copyPolicyItems, so they are not reset."""
+    held = wire.parse_schedule(schedule_json())
+    copy = CopySetting(
+        cloud_provider="AWS",
+        region_name="US_WEST_2",
+        should_copy_oplogs=False,
+        frequencies=("DAILY",),
+        span=SPAN,
+    )
+    desired = make_desired(copy_settings=(copy,))
+    body = wire.schedule_patch_body(desired, policy_id=POLICY, zone_id=ZONE, observed=held)
+    assert body["copySettings"] == [
+        {
+            "cloudProvider": "AWS",
+            "regionName": "US_WEST_2",
+            "frequencies": ["DAILY"],
+            "shouldCopyOplogs": False,
+            "zoneId": ZONE,
+            "copyPolicyItems": [{"frequencyType": "daily"}],
+        }
+    ]

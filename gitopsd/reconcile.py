@@ -1,0 +1,421 @@
+"""One reconcile cycle: observe Atlas, plan, apply, read back. The only place core meets adapters.
+
+    checkout = source.checkout()                       # the manifests and their revision
+    desired  = load(checkout)                          # parse -> graph (core)
+    observed = observe(desired, atlas)                 # projects, cluster lists, schedules
+    todo     = plan.compute(desired, observed, ...)    # core; empty plan == converged
+    results  = apply(todo, atlas, ...)                 # writes, each read back
+
+Observation makes the minimum of calls (SPEC §3): one project lookup per project, one
+paginated cluster list per project, one schedule GET per managed cluster that has backup on.
+Writes go cluster by cluster with bounded concurrency (``AtlasClient.map``); inside a cluster
+the flags go before the schedule, and a failure stops only that cluster. Every action ends in
+an ``Outcome``; convergence is confirmed by reading Atlas back, never assumed. This module
+must not decide anything ``core.plan`` decides, and must not log secrets (it never sees them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from gitopsd import desired
+from gitopsd.core import diff, plan
+from gitopsd.core.model import ClusterKey, DesiredCluster, DesiredSchedule, DesiredState, ProjectKey
+from gitopsd.core.observed import ObservedCluster, ObservedProject, ObservedSchedule
+from gitopsd.core.outcome import ActionResult, ClusterResult, CycleResult, Outcome
+from gitopsd.core.plan import ActionKind, Failure, Observation
+from gitopsd.errors import AtlasError
+from gitopsd.source import Checkout, Source
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+class AtlasApi(Protocol):
+    """The Atlas operations a cycle needs (``adapters.atlas.AtlasClient`` implements them)."""
+
+    def project_by_name(self, name: str) -> ObservedProject: ...  # noqa: D102
+    def project(self, project_id: str) -> ObservedProject: ...  # noqa: D102
+    def clusters(self, project_id: str) -> tuple[ObservedCluster, ...]: ...  # noqa: D102
+    def cluster(self, project_id: str, name: str) -> ObservedCluster: ...  # noqa: D102
+    def schedule(self, project_id: str, cluster: str) -> ObservedSchedule: ...  # noqa: D102
+    def patch_cluster(  # noqa: D102
+        self,
+        project_id: str,
+        name: str,
+        *,
+        backup_enabled: bool | None = None,
+        pit_enabled: bool | None = None,
+    ) -> ObservedCluster | None: ...
+    def patch_schedule(  # noqa: D102
+        self,
+        project_id: str,
+        cluster: str,
+        desired: DesiredSchedule,
+        *,
+        observed: ObservedSchedule | None,
+        zone_id: str | None,
+    ) -> ObservedSchedule | None: ...
+    def map(self, fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R | AtlasError]: ...  # noqa: D102
+
+
+class Memory(Protocol):
+    """What gitopsd remembers between cycles (``adapters.state_db.StateDB``)."""
+
+    def fresh_defaults(self) -> frozenset[str]: ...  # noqa: D102
+    def remember_fresh_default(self, cluster: str, revision: str) -> None: ...  # noqa: D102
+    def forget_fresh_default(self, cluster: str) -> None: ...  # noqa: D102
+
+
+Clients = Callable[[str | None], AtlasApi | None]
+"""The client for a credentials profile (None: the default credentials); None if unknown."""
+
+
+def failure_of(error: AtlasError) -> Failure:
+    """A core Failure carrying Atlas's error verbatim."""
+    return Failure(
+        message=str(error),
+        error_code=error.error_code or None,
+        detail=error.detail or None,
+        status=error.status or None,
+    )
+
+
+# -- observe --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _ProjectView:
+    project_id: str | None = None
+    clusters: Mapping[str, ObservedCluster] = dataclasses.field(default_factory=dict)
+    failure: Failure | None = None
+
+
+def observe(desired: DesiredState, clients: Clients) -> dict[ClusterKey, Observation]:
+    """What Atlas holds for every reconcilable cluster, with the minimum of calls."""
+    groups: dict[str | None, list[DesiredCluster]] = defaultdict(list)
+    for cluster in desired.clusters:
+        groups[cluster.profile].append(cluster)
+    seen: dict[ClusterKey, Observation] = {}
+    for profile, members in sorted(groups.items(), key=lambda g: g[0] or ""):
+        api = clients(profile)
+        if api is None:
+            failure = Failure(
+                message=f"the deployment names credentials {profile!r}"
+                " (spec.connectionSecret.name), and the config has no [atlas.profiles."
+                f"{profile}] table; add it, or remove connectionSecret",
+                error_code="UNKNOWN_CREDENTIALS_PROFILE",
+            )
+            seen |= {c.key: Observation(failure=failure) for c in members}
+            continue
+        seen |= _observe_with(api, members)
+    return seen
+
+
+def _observe_with(api: AtlasApi, members: list[DesiredCluster]) -> dict[ClusterKey, Observation]:
+    projects = sorted({c.key.project for c in members})
+    views = dict(zip(projects, api.map(lambda p: _view(api, p), projects), strict=True))
+    seen: dict[ClusterKey, Observation] = {}
+    wanted: list[tuple[DesiredCluster, ObservedCluster]] = []
+    for member in members:
+        view = views[member.key.project]
+        if isinstance(view, AtlasError):
+            seen[member.key] = Observation(failure=failure_of(view))
+        elif view.failure is not None:
+            seen[member.key] = Observation(failure=view.failure)
+        elif (held := view.clusters.get(member.key.cluster)) is None:
+            seen[member.key] = Observation()
+        elif member.schedule is not None and held.backup_enabled:
+            wanted.append((member, held))
+        else:
+            seen[member.key] = Observation(cluster=held)
+    schedules = api.map(lambda pair: api.schedule(pair[1].project_id, pair[1].name), wanted)
+    for (member, held), schedule in zip(wanted, schedules, strict=True):
+        if isinstance(schedule, AtlasError):
+            seen[member.key] = Observation(cluster=held, failure=failure_of(schedule))
+        else:
+            seen[member.key] = Observation(cluster=held, schedule=schedule)
+    return seen
+
+
+def _view(api: AtlasApi, key: ProjectKey) -> _ProjectView:
+    try:
+        project = api.project(key.id) if key.id else api.project_by_name(key.name)
+    except AtlasError as error:
+        if error.status == 404:
+            return _ProjectView(
+                failure=Failure(
+                    message=f"project {key} does not exist in Atlas, or these credentials"
+                    " cannot see it; check the AtlasProject name or projectRef",
+                    error_code=error.error_code or None,
+                    detail=error.detail or None,
+                    status=error.status,
+                )
+            )
+        raise
+    clusters = api.clusters(project.id)
+    return _ProjectView(project_id=project.id, clusters={c.name: c for c in clusters})
+
+
+# -- apply ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyContext:
+    """What applying needs besides the plan."""
+
+    clients: Clients
+    options: plan.Options
+    memory: Memory
+    revision: str
+    stop: threading.Event
+    dry_run: bool = False
+
+
+def apply(
+    todo: plan.Plan, observed: Mapping[ClusterKey, Observation], context: ApplyContext
+) -> tuple[ClusterResult, ...]:
+    """Carry out the plan; a result for every cluster, in the plan's order."""
+    by_profile: dict[str | None, list[plan.ClusterPlan]] = defaultdict(list)
+    for cluster_plan in todo.clusters:
+        by_profile[cluster_plan.desired.profile].append(cluster_plan)
+    results: dict[ClusterKey, ClusterResult] = {}
+    for profile, plans in by_profile.items():
+        api = context.clients(profile)
+        if api is None:
+            results |= {p.key: _unapplied(p) for p in plans}
+            continue
+
+        def one(cluster_plan: plan.ClusterPlan, api: AtlasApi = api) -> ClusterResult:
+            seen = observed.get(cluster_plan.key, Observation())
+            return _Applier(api, context, cluster_plan, seen).run()
+
+        for cluster_plan, result in zip(plans, api.map(one, plans), strict=True):
+            if isinstance(result, AtlasError):
+                results[cluster_plan.key] = _unapplied(cluster_plan, failure_of(result))
+            else:
+                results[cluster_plan.key] = result
+    return tuple(results[p.key] for p in todo.clusters)
+
+
+def _unapplied(cluster_plan: plan.ClusterPlan, failure: Failure | None = None) -> ClusterResult:
+    results = tuple(
+        ActionResult(
+            kind=a.kind,
+            outcome=Outcome.FAILED if failure else Outcome.of_hold(a.hold or plan.Hold.SKIPPED),
+            changes=a.changes,
+            reason=a.reason,
+            failure=failure,
+        )
+        for a in cluster_plan.actions
+    )
+    converged = cluster_plan.failure is None and failure is None and not cluster_plan.actions
+    return ClusterResult(plan=cluster_plan, results=results, converged=converged)
+
+
+class _Applier:
+    """Applies one cluster's actions in order and reads the result back."""
+
+    def __init__(
+        self,
+        api: AtlasApi,
+        context: ApplyContext,
+        cluster_plan: plan.ClusterPlan,
+        seen: Observation,
+    ) -> None:
+        self.api, self.context, self.plan = api, context, cluster_plan
+        self.desired = cluster_plan.desired
+        self.cluster = seen.cluster
+        self.schedule = seen.schedule
+        self.results: list[ActionResult] = []
+        self.converged = cluster_plan.failure is None
+        self.cluster_patched = False
+        self.backup_turned_on = False
+
+    def run(self) -> ClusterResult:
+        """Every action to an outcome; then whether the cluster converged."""
+        if self.plan.failure is not None or self.cluster is None:
+            return ClusterResult(plan=self.plan, results=(), converged=False)
+        failed = False
+        for action in self.plan.actions:
+            if action.hold is not None and not self._retry_schedule(action):
+                self._held(action)
+            elif failed or self.context.stop.is_set():
+                why = "gitopsd is stopping" if not failed else "an earlier action failed"
+                self._record(action, Outcome.SKIPPED, why)
+            elif action.kind is ActionKind.PATCH_CLUSTER:
+                failed = not self._patch_cluster(action)
+            else:
+                failed = not self._patch_schedule(self._current_schedule_action(action))
+        return ClusterResult(plan=self.plan, results=tuple(self.results), converged=self.converged)
+
+    def _record(
+        self, action: plan.Action, outcome: Outcome, reason: str, failure: Failure | None = None
+    ) -> None:
+        result = ActionResult(
+            kind=action.kind,
+            outcome=outcome,
+            changes=action.changes,
+            reason=reason,
+            failure=failure,
+        )
+        self.results.append(result)
+        if outcome is not Outcome.APPLIED:
+            self.converged = False
+
+    def _held(self, action: plan.Action) -> None:
+        assert action.hold is not None
+        self._record(action, Outcome.of_hold(action.hold), action.reason)
+
+    def _retry_schedule(self, action: plan.Action) -> bool:
+        """Whether a schedule action held for the cluster's state is to be planned again."""
+        return (
+            action.kind is ActionKind.PATCH_SCHEDULE
+            and action.hold is plan.Hold.SKIPPED
+            and self.cluster_patched
+        )
+
+    def _patch_cluster(self, action: plan.Action) -> bool:
+        assert self.cluster is not None
+        project_id, name = self.cluster.project_id, self.cluster.name
+        try:
+            answer = self.api.patch_cluster(
+                project_id,
+                name,
+                backup_enabled=action.backup_enabled,
+                pit_enabled=action.pit_enabled,
+            )
+            if answer is None:
+                self._record(action, Outcome.WOULD_APPLY, "dry run: not sent")
+                return True
+            readback = self.api.cluster(project_id, name)
+        except AtlasError as error:
+            self._record(action, Outcome.FAILED, "Atlas refused the change", failure_of(error))
+            return False
+        sent = dataclasses.replace(
+            self.desired, backup_enabled=action.backup_enabled, pit_enabled=action.pit_enabled
+        )
+        wrong = diff.diff_cluster(sent, readback)
+        if wrong:
+            paths = ", ".join(c.path for c in wrong)
+            failure = Failure(message=f"Atlas accepted the PATCH but reads back different {paths}")
+            self._record(action, Outcome.FAILED, "not confirmed by reading back", failure)
+            return False
+        key = str(self.desired.key)
+        if action.backup_enabled is True and not self.cluster.backup_enabled:
+            self.context.memory.remember_fresh_default(key, self.context.revision)
+            self.backup_turned_on = True
+        elif action.backup_enabled is False:
+            self.context.memory.forget_fresh_default(key)
+        self.cluster, self.cluster_patched = readback, True
+        self._record(action, Outcome.APPLIED, "")
+        return True
+
+    def _current_schedule_action(self, action: plan.Action) -> plan.Action:
+        """After a flags PATCH, plan the schedule again against what Atlas now holds."""
+        if not self.cluster_patched or self.cluster is None:
+            return action
+        blocker = plan.schedule_blocker(self.cluster)
+        if blocker is not None:
+            return dataclasses.replace(action, hold=plan.Hold.SKIPPED, reason=blocker)
+        try:
+            self.schedule = self.api.schedule(self.cluster.project_id, self.cluster.name)
+        except AtlasError:
+            return action
+        fresh = self.context.options.fresh_defaults
+        if self.backup_turned_on:
+            fresh |= {self.desired.key}
+        options = dataclasses.replace(self.context.options, fresh_defaults=fresh)
+        again = plan.for_cluster(
+            self.desired, Observation(cluster=self.cluster, schedule=self.schedule), options
+        )
+        return next((a for a in again.actions if a.kind is ActionKind.PATCH_SCHEDULE), action)
+
+    def _patch_schedule(self, action: plan.Action) -> bool:
+        if action.hold is not None:
+            self._held(action)
+            return True
+        assert self.cluster is not None
+        assert action.schedule is not None
+        blocker = plan.schedule_blocker(self.cluster)
+        if blocker is not None:
+            self._record(action, Outcome.SKIPPED, blocker)
+            return True
+        project_id, name = self.cluster.project_id, self.cluster.name
+        try:
+            answer = self.api.patch_schedule(
+                project_id,
+                name,
+                action.schedule,
+                observed=self.schedule,
+                zone_id=self.cluster.zone_id,
+            )
+            if answer is None:
+                self._record(action, Outcome.WOULD_APPLY, "dry run: not sent")
+                return True
+            readback = self.api.schedule(project_id, name)
+        except AtlasError as error:
+            self._record(action, Outcome.FAILED, "Atlas refused the change", failure_of(error))
+            return False
+        wrong = diff.diff_schedule(action.schedule, readback, self.desired.source)
+        if wrong:
+            paths = ", ".join(c.path for c in wrong)
+            failure = Failure(message=f"Atlas accepted the PATCH but reads back different {paths}")
+            self._record(action, Outcome.FAILED, "not confirmed by reading back", failure)
+            return False
+        self.context.memory.forget_fresh_default(str(self.desired.key))
+        self.schedule = readback
+        self._record(action, Outcome.APPLIED, "")
+        return True
+
+
+# -- the cycle ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deps:
+    """Everything a cycle talks to, built once from the settings (``gitopsd.wiring``)."""
+
+    source: Source
+    load: Callable[[Checkout], desired.Result]
+    clients: Clients
+    memory: Memory
+    options: plan.Options
+    dry_run: bool = False
+    dry_run_lines: Callable[[], tuple[str, ...]] = tuple
+
+
+def run_cycle(deps: Deps, stop: threading.Event, *, write: bool = True) -> CycleResult:
+    """Read the manifests and Atlas, plan, and (with ``write``) apply and read back."""
+    checkout = deps.source.checkout()
+    loaded = deps.load(checkout)
+    observed = observe(loaded.state, deps.clients)
+    remembered = deps.memory.fresh_defaults()
+    fresh = frozenset(c.key for c in loaded.state.clusters if str(c.key) in remembered)
+    options = dataclasses.replace(deps.options, fresh_defaults=fresh)
+    todo = plan.compute(loaded.state, observed, options)
+    clusters: tuple[ClusterResult, ...] = ()
+    if write:
+        context = ApplyContext(
+            clients=deps.clients,
+            options=options,
+            memory=deps.memory,
+            revision=checkout.revision,
+            stop=stop,
+            dry_run=deps.dry_run,
+        )
+        clusters = apply(todo, observed, context)
+    return CycleResult(
+        revision=checkout.revision,
+        plan=todo,
+        problems=loaded.problems,
+        clusters=clusters,
+        applied=write,
+        dry_run=deps.dry_run,
+        dry_run_lines=deps.dry_run_lines() if write else (),
+    )

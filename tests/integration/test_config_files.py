@@ -1,0 +1,191 @@
+"""Configuration files on disk: the shipped example, relative paths, credentials, bad files."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gitopsd import config, credentials
+from gitopsd.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "config" / "gitopsd.example.toml"
+URL = "https://github.com/acme/atlas-backups.git"
+CANARY = "s3cr3t-Value-42"
+
+
+def write(path: Path, text: str) -> Path:
+    """Write a dedented file, creating its directory; return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def test_the_example_loads_and_documents_every_default():
+    """Every value in the example equals the dataclass default it documents."""
+    settings = config.load(EXAMPLE, environ={})
+    assert settings.path == EXAMPLE
+    assert settings.git == config.GitSettings(url=URL)
+    assert settings.atlas == config.AtlasSettings()
+    assert settings.manifests == config.ManifestSettings()
+    assert settings.reconcile == config.ReconcileSettings()
+    assert settings.report == config.ReportSettings()
+    assert settings.server == config.ServerSettings()
+    assert settings.state == config.StateSettings()
+
+
+def test_the_example_writes_every_key_under_a_comment():
+    """Each key of each section appears as `key = ...`, right below a one-line comment."""
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    sections = {
+        "git": config.GitSettings,
+        "atlas": config.AtlasSettings,
+        "manifests": config.ManifestSettings,
+        "reconcile": config.ReconcileSettings,
+        "report": config.ReportSettings,
+        "server": config.ServerSettings,
+        "state": config.StateSettings,
+    }
+    keys = [f.name for cls in sections.values() for f in dataclasses.fields(cls)]
+    keys += [f.name for f in dataclasses.fields(config.CredentialFiles)]
+    keys = [key for key in keys if key not in {"credentials", "profiles"}]
+    for key in keys:
+        found = [i for i, line in enumerate(lines) if re.match(rf"{key} = ", line)]
+        assert found, f"{key} is not in the example"
+        assert lines[found[0] - 1].startswith("# "), f"{key} has no comment above it"
+    assert "[atlas.profiles." in EXAMPLE.read_text(encoding="utf-8")
+
+
+def test_a_minimal_file_loads(tmp_path):
+    """A file with only [git] url loads with every default."""
+    path = write(tmp_path / "gitopsd.toml", f'[git]\nurl = "{URL}"\n')
+    settings = config.load(path, environ={})
+    assert settings.git.url == URL
+    assert settings.reconcile == config.ReconcileSettings()
+
+
+def test_relative_paths_are_relative_to_the_file_not_the_working_directory(tmp_path, monkeypatch):
+    """A local url, *_file keys and [state] dir resolve against the file's directory."""
+    monkeypatch.chdir(write(tmp_path / "elsewhere" / "x", "").parent)
+    path = write(
+        tmp_path / "etc" / "gitopsd.toml",
+        """
+        [git]
+        url = "../manifests"
+        ssh_key_file = "keys/id_ed25519"
+
+        [atlas]
+        client_id_file = "creds/id"
+
+        [state]
+        dir = "state"
+        """,
+    )
+    settings = config.load(path, environ={})
+    etc = (tmp_path / "etc").resolve()
+    assert settings.git.url == str(etc.parent / "manifests")
+    assert settings.git.ssh_key_file == str(etc / "keys" / "id_ed25519")
+    assert settings.atlas.credentials.client_id_file == str(etc / "creds" / "id")
+    assert settings.state.dir == str(etc / "state")
+
+
+def test_profile_credentials_are_read_from_their_files(tmp_path):
+    """CredentialFiles.load reads a profile's files, relative to the config file."""
+    write(tmp_path / "prod" / "id", "mdb_sa_id_prod\n")
+    write(tmp_path / "prod" / "secret", f"{CANARY}\n")
+    path = write(
+        tmp_path / "gitopsd.toml",
+        f"""
+        [git]
+        url = "{URL}"
+
+        [atlas.profiles.prod]
+        client_id_file = "prod/id"
+        client_secret_file = "prod/secret"
+        """,
+    )
+    settings = config.load(path, environ={})
+    files = settings.atlas.profile("prod")
+    assert files is not None
+    loaded = files.load(environ={})
+    assert isinstance(loaded, credentials.ServiceAccount)
+    assert loaded.client_id == "mdb_sa_id_prod"
+    assert loaded.client_secret.reveal() == CANARY
+    assert CANARY not in repr(settings)
+    assert CANARY not in str(settings)
+    assert CANARY not in repr(loaded)
+
+
+def test_default_credentials_fall_back_to_the_environment(tmp_path):
+    """[atlas] without *_file keys reads GITOPSD_ATLAS_* through credentials.load."""
+    path = write(tmp_path / "gitopsd.toml", f'[git]\nurl = "{URL}"\n')
+    environ = {"GITOPSD_ATLAS_PUBLIC_KEY": "pub", "GITOPSD_ATLAS_PRIVATE_KEY": CANARY}
+    settings = config.load(path, environ=environ)
+    loaded = settings.atlas.credentials.load(environ=environ)
+    assert isinstance(loaded, credentials.ApiKey)
+    assert loaded.private_key.reveal() == CANARY
+
+
+def test_a_file_full_of_mistakes_reports_each_with_its_line(tmp_path):
+    """Every problem of a real file is reported at once, at its line, secrets hidden."""
+    path = write(
+        tmp_path / "gitopsd.toml",
+        f"""
+        # gitopsd
+        [git]
+        url = "{URL}"
+        branch = "main"
+
+        [atlas]
+        concurency = 16
+        client_secret = "{CANARY}"
+
+        [report]
+        branch = "main"
+        dir = "../up"
+        """,
+    )
+    with pytest.raises(ConfigError) as info:
+        config.load(path, environ={})
+    found = str(info.value).splitlines()
+    assert [line.split(": ", 2)[:2] for line in found] == [
+        [f"{path}:7", "[atlas] concurency"],
+        [f"{path}:8", "[atlas] client_secret"],
+        [f"{path}:11", "[report] branch"],
+        [f"{path}:12", "[report] dir"],
+    ]
+    assert CANARY not in str(info.value)
+
+
+def test_a_syntax_error_names_the_file_and_line(tmp_path):
+    """A TOML syntax error is a ConfigError at tomllib's line."""
+    path = write(tmp_path / "gitopsd.toml", f'[git]\nurl = "{URL}"\n\n[atlas\n')
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}:4: invalid TOML: "):
+        config.load(path, environ={})
+
+
+def test_a_missing_file_is_a_config_error(tmp_path):
+    """A path that does not exist says so, naming it."""
+    path = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError, match="cannot read the configuration file"):
+        config.load(path, environ={})
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    """Bytes that are not UTF-8 are refused without a traceback."""
+    path = tmp_path / "gitopsd.toml"
+    path.write_bytes(b'[git]\nurl = "\xff"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        config.load(path, environ={})
+
+
+def test_messages_name_the_path_as_given(tmp_path, monkeypatch):
+    """A relative config path appears in messages as the user typed it."""
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "gitopsd.toml", "[git]\n")
+    with pytest.raises(ConfigError, match=r"^gitopsd\.toml:1: \[git\] url: required"):
+        config.load("gitopsd.toml", environ={})
