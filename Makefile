@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/gitopsd validate manifests-example/
-	$(BIN)/gitopsd graph manifests-example/ --format mermaid
+	$(BIN)/gitopsd demo --manifests manifests-example
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

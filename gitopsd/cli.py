@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from gitopsd import __version__, config, desired, reconcile, wiring
+from gitopsd import __version__, config, demo, desired, reconcile, wiring
 from gitopsd.adapters import manifest_files
 from gitopsd.core import graph_export, manifests, outcome, plan_output, problems
 from gitopsd.core.plan import Status
@@ -93,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="send reads only; print the writes instead"
     )
     apply.add_argument("--format", choices=("text", "json"), default="text")
+
+    demo = commands.add_parser(
+        "demo", help="plan and apply the example manifests against an emulated Atlas"
+    )
+    demo.add_argument(
+        "--manifests",
+        default="manifests-example",
+        metavar="DIR",
+        help="the manifests to use (default: %(default)s)",
+    )
 
     emulator = commands.add_parser(
         "emulator", help="serve the Atlas Admin API emulator on loopback until SIGTERM"
@@ -189,6 +199,10 @@ def _cycle_exit(cycle: outcome.CycleResult) -> int:
     return EXIT_OK
 
 
+def _demo(args: argparse.Namespace) -> int:
+    return demo.run(Path(args.manifests))
+
+
 def _emulator(args: argparse.Namespace) -> int:
     from gitopsd.emulator import runner  # noqa: PLC0415 - only this command needs the server
 
@@ -207,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plan": lambda a: _cycle(a, write=False),
         "apply": lambda a: _cycle(a, write=True),
         "emulator": _emulator,
+        "demo": _demo,
     }[args.command]
     try:
         return command(args)

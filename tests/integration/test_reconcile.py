@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import REPO
 from support.manifests import deployment, docs, policy, project, schedule
 from support.world import PROJECT_ID, PROJECT_NAME, World, items
+
+from gitopsd import cli
 
 GIT_ITEMS = """
     - frequencyType: hourly
@@ -412,10 +415,10 @@ def test_bad_config_is_exit_1_naming_the_key(world):
 
 
 def test_faults_still_converge_within_a_few_cycles(world):
-    """5xx answers and dropped connections at 20% each: apply converges within 5 cycles."""
+    """A 429 storm, then 5xx and dropped connections at 20% each: converged within 5 cycles."""
     manifests(world)
     seed(world, SHORTER)
-    faults = {"error_rate": 0.2, "drop_rate": 0.2, "seed": 7}
+    faults = {"error_rate": 0.2, "drop_rate": 0.2, "seed": 7, "script": ["429:0"] * 6}
     world.admin.put("/_emulator/faults", json=faults).raise_for_status()
     codes = []
     for _ in range(5):
@@ -425,3 +428,13 @@ def test_faults_still_converge_within_a_few_cycles(world):
     world.admin.put("/_emulator/faults", json={}).raise_for_status()
     assert codes[-1] == 0, codes
     assert world.run("plan").code == 0
+
+
+def test_demo_plans_applies_and_leaves_only_the_guarded_and_observed_drift(capsys):
+    """`gitopsd demo` converges the example world except what the guard and observe mode hold."""
+    assert cli.main(["demo", "--manifests", str(REPO / "manifests-example")]) == 0
+    out = capsys.readouterr().out
+    final = out.split("== 3. gitopsd plan again", 1)[1]
+    assert "7 clusters: 5 in-sync, 1 pending, 0 skipped, 1 blocked, 0 error" in final
+    assert "applied: patch-schedule" in out
+    assert "observed: patch-schedule: observe mode" in final
