@@ -110,7 +110,7 @@ def diff_cluster(desired: DesiredCluster, observed: ObservedCluster) -> tuple[Fi
     for name, wanted, held, loss in flags:
         if wanted is None or wanted == held:
             continue
-        source = desired.source(f"/{name}")
+        source = desired.source(f"/{name}") or desired.source("/backupEnabled")
         if wanted:
             changes.append(_change(f"/{name}", held, wanted, Severity.LOW, f"turns {name} on"))
         else:
@@ -166,7 +166,7 @@ def _scalars(desired: DesiredSchedule, held: Held) -> list[FieldChange]:
         why = "starts exporting snapshots" if wanted_export else "stops exporting snapshots"
         out.append(_change(path, was_export, wanted_export, severity, why))
     prefix = desired.use_org_and_group_names_in_export_prefix
-    if prefix is not None and prefix != held.use_org_and_group_names_in_export_prefix:
+    if prefix is not None and prefix != bool(held.use_org_and_group_names_in_export_prefix):
         path = "/schedule/useOrgAndGroupNamesInExportPrefix"
         was = held.use_org_and_group_names_in_export_prefix
         out.append(_change(path, was, prefix, Severity.MEDIUM, "changes the export prefix"))
@@ -195,6 +195,36 @@ def _item_path(frequency: Frequency, interval: int) -> str:
     return f"/schedule/policyItems/{frequency}/{interval}"
 
 
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def when(frequency: Frequency, interval: int) -> str:
+    """A policy item's timing in words: ``every 6 hours``, ``weekly (Saturday)``, ..."""
+    if frequency is Frequency.HOURLY:
+        return f"every {interval} hours" if interval > 1 else "hourly"
+    if frequency is Frequency.WEEKLY and 1 <= interval <= len(_WEEKDAYS):
+        return f"weekly ({_WEEKDAYS[interval - 1]})"
+    if frequency is Frequency.MONTHLY:
+        return "monthly (last day)" if interval == 40 else f"monthly (day {interval})"
+    if frequency is Frequency.YEARLY and 1 <= interval <= len(_MONTHS):
+        return f"yearly ({_MONTHS[interval - 1]})"
+    return str(frequency)
+
+
 def _possibly_shorter(new: Retention, old: Retention) -> bool:
     """Whether ``new`` may keep snapshots for less time than ``old`` on some calendar date.
 
@@ -220,7 +250,7 @@ def _items(
         replacement = by_key_new.pop((old.frequency, old.interval), None)
         path = _item_path(old.frequency, old.interval)
         if replacement is None:
-            why = f"removes the {old.frequency} item (every {old.interval}, kept {old.retention})"
+            why = f"removes the {when(old.frequency, old.interval)} item (kept {old.retention})"
             out.append(
                 _change(
                     path,
@@ -263,7 +293,7 @@ def _items(
                 )
             )
     for added in sorted(by_key_new.values(), key=_item_order):
-        why = f"adds a {added.frequency} item (every {added.interval}, kept {added.retention})"
+        why = f"adds a {when(added.frequency, added.interval)} item (kept {added.retention})"
         path = _item_path(added.frequency, added.interval)
         out.append(_change(path, None, str(added.retention), Severity.LOW, why, source=added.span))
     return out

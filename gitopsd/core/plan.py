@@ -341,20 +341,24 @@ def _as_default_replacement(change: diff.FieldChange) -> diff.FieldChange:
 def _guard_reason(destructive: tuple[diff.FieldChange, ...]) -> str:
     whats = "; ".join(c.why for c in destructive)
     return (
-        f"destructive: {whats}. To allow it, annotate the deployment with"
-        f' {ALLOW_DESTRUCTIVE}: "true" or set [reconcile] allow_destructive = true'
+        f"destructive: {whats}.\nTo allow it, annotate the deployment with"
+        f' {ALLOW_DESTRUCTIVE}: "true", or set [reconcile] allow_destructive = true.'
     )
 
 
 def _held_for_cluster(actions: list[Action], cluster: ObservedCluster, mode: Mode) -> list[Action]:
     out: list[Action] = []
     for action in actions:
-        if action.hold is not None:
-            out.append(action)
-        elif mode is Mode.OBSERVE:
+        if mode is Mode.OBSERVE:  # nothing is written, so no guard or wait applies either
             out.append(_hold(action, Hold.OBSERVED, "observe mode: reported, never written"))
+        elif action.hold is not None:
+            out.append(action)
         elif cluster.paused:
             out.append(_hold(action, Hold.SKIPPED, "the cluster is paused; resume it to apply"))
+        elif not cluster.idle:
+            state = cluster.state_name or "not IDLE"
+            reason = f"the cluster is {state}; changes wait until it is IDLE (next cycle)"
+            out.append(_hold(action, Hold.SKIPPED, reason))
         else:
             out.append(action)
     return out

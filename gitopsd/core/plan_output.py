@@ -70,7 +70,8 @@ def _cluster_lines(plan: ClusterPlan, result: ClusterResult | None) -> list[str]
         if outcome in {"planned", "applied"} and not reason:
             lines.append(f"    {outcome}: {action.kind}")
             continue
-        lines.append(f"    {outcome}: {action.kind}" + (f": {reason}" if reason else ""))
+        text = f"    {outcome}: {action.kind}" + (f": {reason}" if reason else "")
+        lines.append(text.replace("\n", "\n      "))
         if ran is not None and ran.failure is not None:
             lines.append(f"      Atlas: {_failure_text(ran.failure)}")
     if plan.unmanaged:
@@ -86,11 +87,26 @@ def _paint(line: str, *, colour: bool) -> str:
 def summary(cycle: CycleResult) -> str:
     """One line: how many clusters are in each status, and what was kept out."""
     counts = _counts(cycle)
-    parts = [f"{counts[s]} {s}" for s in reversed(_STATUS_ORDER)]
-    text = f"{sum(counts.values())} clusters: " + ", ".join(parts)
+    parts = [_count(counts[s], _STATUS_WORDS[s]) for s in reversed(_STATUS_ORDER)]
+    text = _count(sum(counts.values()), "cluster") + ": " + ", ".join(parts)
     if cycle.plan.unplanned:
-        text += f"; {len(cycle.plan.unplanned)} deployments not planned (manifest problems)"
+        unplanned = _count(len(cycle.plan.unplanned), "deployment")
+        text += f"; {unplanned} not planned (manifest problems)"
     return text
+
+
+_STATUS_WORDS = {
+    Status.ERROR: "error",
+    Status.BLOCKED: "blocked",
+    Status.SKIPPED: "skipped",
+    Status.PENDING: "pending",
+    Status.IN_SYNC: "in sync",
+}
+_COUNTABLE = frozenset({"cluster", "deployment", "error"})
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 and word in _COUNTABLE else ''}"
 
 
 def _counts(cycle: CycleResult) -> dict[Status, int]:
@@ -110,7 +126,7 @@ def render_text(cycle: CycleResult, *, colour: bool = False) -> str:
         lines.extend(_paint(line, colour=colour) for line in _cluster_lines(plan, result))
     for deployment, reasons in cycle.plan.unplanned:
         lines.append(_paint(f"x {deployment}  [not planned]", colour=colour))
-        lines.extend(f"    {r.file}:{r.line}: {r.message}" for r in reasons)
+        lines.extend(f"    {r.file}:{r.line}:{r.column}: {r.code}: {r.message}" for r in reasons)
     if cycle.dry_run_lines:
         lines.append("dry run, not sent:")
         lines.extend(f"    {line}" for line in cycle.dry_run_lines)

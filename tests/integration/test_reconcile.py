@@ -374,7 +374,7 @@ def test_out_of_band_change_to_the_default_is_still_guarded(world):
     seed(world, None)  # backup already on: Atlas's default schedule, made by someone else
     result = world.run("apply")
     assert result.code == 3, result.out
-    assert "removes the monthly item" in result.out
+    assert "removes the monthly (last day) item" in result.out
 
 
 def test_unknown_credentials_profile_fails_that_cluster_only(world):
@@ -435,6 +435,43 @@ def test_demo_plans_applies_and_leaves_only_the_guarded_and_observed_drift(capsy
     assert cli.main(["demo", "--manifests", str(REPO / "manifests-example")]) == 0
     out = capsys.readouterr().out
     final = out.split("== 3. gitopsd plan again", 1)[1]
-    assert "7 clusters: 5 in-sync, 1 pending, 0 skipped, 1 blocked, 0 error" in final
+    assert "7 clusters: 5 in sync, 1 pending, 0 skipped, 1 blocked, 0 errors" in final
     assert "applied: patch-schedule" in out
     assert "observed: patch-schedule: observe mode" in final
+
+
+def test_a_configured_profile_is_used_for_its_deployments(world):
+    """A deployment naming a profile is reconciled with that profile's credentials."""
+    world.write(
+        "backups.yaml",
+        docs(
+            project(atlas_name=PROJECT_NAME),
+            policy(items=GIT_ITEMS),
+            schedule(),
+            deployment(extra="  connectionSecret:\n    name: billing-team\n"),
+        ),
+    )
+    seed(world, SHORTER)
+    secrets = world.secrets
+    world.config(
+        extra=f"""
+[atlas.profiles.billing-team]
+public_key_file = "{secrets / "public_key"}"
+private_key_file = "{secrets / "private_key"}"
+"""
+    )
+    result = world.run("apply")
+    assert result.code == 0, result.out + result.err
+    assert policy_items(world) == {("hourly", 6, "days", 2), ("daily", 1, "days", 7)}
+
+
+def test_outputs_never_show_the_credentials(world):
+    """Neither text nor JSON output of plan and apply contains the private key."""
+    manifests(world)
+    seed(world, SHORTER)
+    secret = world.emulator.credentials.private_key
+    runs = [world.run("plan", "--format", "json"), world.run("apply", "--dry-run")]
+    runs.append(world.run("apply"))
+    for result in runs:
+        assert secret not in result.out
+        assert secret not in result.err
