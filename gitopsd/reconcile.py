@@ -280,31 +280,48 @@ class _Applier:
             and self.cluster_patched
         )
 
-    def _patch_cluster(self, action: plan.Action) -> bool:
-        assert self.cluster is not None
-        project_id, name = self.cluster.project_id, self.cluster.name
+    def _write(
+        self, action: plan.Action, send: Callable[[], object | None], read: Callable[[], _R]
+    ) -> _R | Outcome:
+        """Send one write and read the result back; else the outcome recorded instead."""
         try:
-            answer = self.api.patch_cluster(
-                project_id,
-                name,
-                backup_enabled=action.backup_enabled,
-                pit_enabled=action.pit_enabled,
-            )
-            if answer is None:
+            if send() is None:
                 self._record(action, Outcome.WOULD_APPLY, "dry run: not sent")
-                return True
-            readback = self.api.cluster(project_id, name)
+                return Outcome.WOULD_APPLY
+            return read()
         except AtlasError as error:
             self._record(action, Outcome.FAILED, "Atlas refused the change", failure_of(error))
-            return False
-        sent = dataclasses.replace(
-            self.desired, backup_enabled=action.backup_enabled, pit_enabled=action.pit_enabled
-        )
-        wrong = diff.diff_cluster(sent, readback)
+            return Outcome.FAILED
+
+    def _confirmed(self, action: plan.Action, wrong: tuple[diff.FieldChange, ...]) -> bool:
+        """Record the action applied when the read-back shows no difference, failed if not."""
         if wrong:
             paths = ", ".join(c.path for c in wrong)
             failure = Failure(message=f"Atlas accepted the PATCH but reads back different {paths}")
             self._record(action, Outcome.FAILED, "not confirmed by reading back", failure)
+            return False
+        self._record(action, Outcome.APPLIED, "")
+        return True
+
+    def _patch_cluster(self, action: plan.Action) -> bool:
+        assert self.cluster is not None
+        project_id, name = self.cluster.project_id, self.cluster.name
+        readback = self._write(
+            action,
+            lambda: self.api.patch_cluster(
+                project_id,
+                name,
+                backup_enabled=action.backup_enabled,
+                pit_enabled=action.pit_enabled,
+            ),
+            lambda: self.api.cluster(project_id, name),
+        )
+        if isinstance(readback, Outcome):
+            return readback is not Outcome.FAILED
+        sent = dataclasses.replace(
+            self.desired, backup_enabled=action.backup_enabled, pit_enabled=action.pit_enabled
+        )
+        if not self._confirmed(action, diff.diff_cluster(sent, readback)):
             return False
         key = str(self.desired.key)
         if action.backup_enabled is True and not self.cluster.backup_enabled:
@@ -313,7 +330,6 @@ class _Applier:
         elif action.backup_enabled is False:
             self.context.memory.forget_fresh_default(key)
         self.cluster, self.cluster_patched = readback, True
-        self._record(action, Outcome.APPLIED, "")
         return True
 
     def _current_schedule_action(self, action: plan.Action) -> plan.Action:
@@ -340,37 +356,27 @@ class _Applier:
         if action.hold is not None:
             self._held(action)
             return True
-        assert self.cluster is not None
-        assert action.schedule is not None
-        blocker = plan.schedule_blocker(self.cluster)
+        cluster, schedule = self.cluster, action.schedule
+        assert cluster is not None
+        assert schedule is not None
+        blocker = plan.schedule_blocker(cluster)
         if blocker is not None:
             self._record(action, Outcome.SKIPPED, blocker)
             return True
-        project_id, name = self.cluster.project_id, self.cluster.name
-        try:
-            answer = self.api.patch_schedule(
-                project_id,
-                name,
-                action.schedule,
-                observed=self.schedule,
-                zone_id=self.cluster.zone_id,
-            )
-            if answer is None:
-                self._record(action, Outcome.WOULD_APPLY, "dry run: not sent")
-                return True
-            readback = self.api.schedule(project_id, name)
-        except AtlasError as error:
-            self._record(action, Outcome.FAILED, "Atlas refused the change", failure_of(error))
-            return False
-        wrong = diff.diff_schedule(action.schedule, readback, self.desired.source)
-        if wrong:
-            paths = ", ".join(c.path for c in wrong)
-            failure = Failure(message=f"Atlas accepted the PATCH but reads back different {paths}")
-            self._record(action, Outcome.FAILED, "not confirmed by reading back", failure)
+        project_id, name = cluster.project_id, cluster.name
+        readback = self._write(
+            action,
+            lambda: self.api.patch_schedule(
+                project_id, name, schedule, observed=self.schedule, zone_id=cluster.zone_id
+            ),
+            lambda: self.api.schedule(project_id, name),
+        )
+        if isinstance(readback, Outcome):
+            return readback is not Outcome.FAILED
+        if not self._confirmed(action, diff.diff_schedule(schedule, readback, self.desired.source)):
             return False
         self.context.memory.forget_fresh_default(str(self.desired.key))
         self.schedule = readback
-        self._record(action, Outcome.APPLIED, "")
         return True
 
 

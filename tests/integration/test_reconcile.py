@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import pytest
 from conftest import REPO
-from support.manifests import deployment, docs, policy, project, schedule
+from support.manifests import ITEMS, deployment, docs, policy, project, schedule
 from support.world import PROJECT_ID, PROJECT_NAME, World, items
 
 from gitopsd import cli
 
-GIT_ITEMS = """
-    - frequencyType: hourly
-      frequencyInterval: 6
-      retentionUnit: days
-      retentionValue: 2
-    - frequencyType: daily
-      frequencyInterval: 1
-      retentionUnit: days
-      retentionValue: 7
-"""
 # What Git asks, as Atlas holds it: hourly 6 / 2 days, daily / 7 days, 03:30, 2 days window.
 MATCHING = {
     "referenceHourOfDay": 3,
@@ -47,7 +37,7 @@ def manifests(world: World, *, annotations: str = "", flags: str = "", extra: st
         "backups.yaml",
         docs(
             project(atlas_name=PROJECT_NAME),
-            policy(items=GIT_ITEMS),
+            policy(items=ITEMS),
             schedule(extra=extra),
             dep,
         ),
@@ -446,7 +436,7 @@ def test_a_configured_profile_is_used_for_its_deployments(world):
         "backups.yaml",
         docs(
             project(atlas_name=PROJECT_NAME),
-            policy(items=GIT_ITEMS),
+            policy(items=ITEMS),
             schedule(),
             deployment(extra="  connectionSecret:\n    name: billing-team\n"),
         ),
