@@ -45,6 +45,7 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(BIN)/python bench/manifests_bench.py
 	$(BIN)/python bench/atlas_bench.py
+	$(BIN)/python bench/reconcile_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist
