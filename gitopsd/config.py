@@ -10,6 +10,7 @@ files (``CredentialFiles.load`` hands that to ``credentials.load``) and must not
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
 import tomllib
 from collections.abc import Mapping
@@ -49,6 +50,10 @@ class GitSettings:
     token_file: str = ""
     ssh_key_file: str = ""
     known_hosts_file: str = ""
+    depth: int = 1
+    verify_signatures: bool = False
+    allowed_signers_file: str = ""
+    openpgp_keys_file: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +110,8 @@ class ReportSettings:
 
     branch: str = "gitopsd/drift"
     dir: str = "drift-report"
+    author_name: str = "gitopsd"
+    author_email: str = "gitopsd@localhost"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,6 +131,44 @@ class StateSettings:
     """``[state]``: the daemon's own working directory (clones, caches)."""
 
     dir: str = "/var/lib/gitopsd"
+    history: int = 1000
+
+
+class ForgeKind(enum.StrEnum):
+    """The forge APIs gitopsd can open pull requests with; NONE turns the feature off."""
+
+    NONE = ""
+    GITHUB = "github"
+    GITLAB = "gitlab"
+    GITEA = "gitea"
+
+
+FORGE_API_URLS = {
+    ForgeKind.GITHUB: "https://api.github.com",
+    ForgeKind.GITLAB: "https://gitlab.com/api/v4",
+    ForgeKind.GITEA: "https://gitea.com/api/v1",
+}
+"""``[forge] api_url`` when it is left empty."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForgeSettings:
+    """``[forge]``: the pull request opened from the report branch (optional)."""
+
+    kind: ForgeKind = ForgeKind.NONE
+    api_url: str = ""
+    repo: str = ""
+    token_file: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether gitopsd manages a pull request."""
+        return self.kind is not ForgeKind.NONE
+
+    @property
+    def url(self) -> str:
+        """``api_url``, or the public service's API when it is empty."""
+        return self.api_url or FORGE_API_URLS.get(self.kind, "")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,6 +183,7 @@ class Settings:
     report: ReportSettings
     server: ServerSettings
     state: StateSettings
+    forge: ForgeSettings = ForgeSettings()
 
 
 _SECONDS = config_checks.Key(float, "a number of seconds greater than 0", config_checks.positive)
@@ -156,6 +202,12 @@ _SECTIONS: dict[str, dict[str, config_checks.Key]] = {
         "token_file": _FILE,
         "ssh_key_file": _FILE,
         "known_hosts_file": _FILE,
+        "depth": config_checks.Key(
+            int, "a whole number of commits, 0 for the whole history", config_checks.between(0)
+        ),
+        "verify_signatures": config_checks.Key(bool, "true or false", config_checks.fine),
+        "allowed_signers_file": _FILE,
+        "openpgp_keys_file": _FILE,
     },
     "atlas": {
         "base_url": config_checks.Key(str, "an http(s):// URL", config_checks.base_url),
@@ -188,11 +240,30 @@ _SECTIONS: dict[str, dict[str, config_checks.Key]] = {
         "dir": config_checks.Key(
             str, "a relative directory", config_checks.inside("the report branch")
         ),
+        "author_name": config_checks.Key(str, "a name", config_checks.not_empty),
+        "author_email": config_checks.Key(str, "an e-mail address", config_checks.email),
     },
     "server": {
         "listen": config_checks.Key(str, 'HOST:PORT, e.g. "127.0.0.1:9187"', config_checks.listen)
     },
-    "state": {"dir": config_checks.Key(str, "a directory", config_checks.not_empty, path=True)},
+    "state": {
+        "dir": config_checks.Key(str, "a directory", config_checks.not_empty, path=True),
+        "history": config_checks.Key(
+            int, "a whole number of cycles, at least 1", config_checks.between(1)
+        ),
+    },
+    "forge": {
+        "kind": config_checks.Key(
+            ForgeKind, '"github", "gitlab", "gitea" or "" for none', config_checks.fine
+        ),
+        "api_url": config_checks.Key(
+            str, 'an http(s):// URL, or "" for the service\'s own', config_checks.api_url
+        ),
+        "repo": config_checks.Key(
+            str, '"owner/name" (GitLab: the project path)', config_checks.fine
+        ),
+        "token_file": _FILE,
+    },
 }
 _PROFILES = "profiles"
 _BRANCHES = (("git", "branch"), ("report", "branch"))
@@ -244,6 +315,7 @@ def parse(text: str, *, path: Path, environ: Mapping[str, str] | None = None) ->
         report=dataclasses.replace(ReportSettings(), **values["report"]),
         server=dataclasses.replace(ServerSettings(), **values["server"]),
         state=dataclasses.replace(StateSettings(), **values["state"]),
+        forge=dataclasses.replace(ForgeSettings(), **values["forge"]),
     )
 
 
@@ -330,6 +402,27 @@ def _check_section(
 
 
 def _check_together(
+    values: dict[str, dict[str, Any]], raw: _Raw, report: config_text.Report
+) -> None:
+    _check_branches(values, raw, report)
+    git, forge = values["git"], values["forge"]
+    if git.get("verify_signatures") and not (
+        git.get("allowed_signers_file") or git.get("openpgp_keys_file")
+    ):
+        problem = (
+            "is true but no key is trusted: set [git] allowed_signers_file (SSH signatures)"
+            " or [git] openpgp_keys_file (OpenPGP public keys), or both"
+        )
+        report.add(("git", "verify_signatures"), "[git] verify_signatures", problem)
+    if forge.get("kind") and not forge.get("repo") and ("forge", "repo") not in raw:
+        problem = (
+            'required with [forge] kind: the repository, e.g. repo = "acme/atlas-backups"'
+            " (GitLab: the project path or id)"
+        )
+        report.add(("forge", "kind"), "[forge] repo", problem)
+
+
+def _check_branches(
     values: dict[str, dict[str, Any]], raw: _Raw, report: config_text.Report
 ) -> None:
     if any(key in raw and key[1] not in values[key[0]] for key in _BRANCHES):

@@ -219,6 +219,18 @@ def base_url(value: str) -> str | None:
     return None
 
 
+def api_url(value: str) -> str | None:
+    """An empty string (the service's own API), or a URL as ``base_url`` takes it."""
+    return None if value == "" else base_url(value)
+
+
+def email(value: str) -> str | None:
+    """Something an e-mail address can be: one '@', no spaces or angle brackets."""
+    if value.count("@") == 1 and not any(c in value for c in " <>\n") and value[0] != "@":
+        return None
+    return f"{show(value)} is not an e-mail address, e.g. gitopsd@example.com"
+
+
 def branch(value: str) -> str | None:
     """A name ``git check-ref-format --branch`` accepts."""
     reason = _branch_reason(value)

@@ -86,6 +86,43 @@ def read_value(key: str, *, file: str = "", environ: Mapping[str, str]) -> str |
     return environ.get(ENV[key]) or None
 
 
+SECRETS = {
+    "git_token": "GITOPSD_GIT_TOKEN",
+    "forge_token": "GITOPSD_FORGE_TOKEN",
+    "webhook_secret": "GITOPSD_WEBHOOK_SECRET",
+}
+"""Other secrets: name under ``$CREDENTIALS_DIRECTORY`` → environment variable."""
+
+
+def read_secret(
+    name: str, *, file: str = "", environ: Mapping[str, str] | None = None
+) -> Secret | None:
+    """A secret of ``SECRETS`` from its file, ``$CREDENTIALS_DIRECTORY/<name>`` or the env.
+
+    None when it is set nowhere; ConfigError when a named file cannot be read or is empty.
+    """
+    env = os.environ if environ is None else environ
+    what = name.replace("_", " ")
+    if file:
+        return Secret(_read(Path(file), what))
+    directory = env.get(CREDENTIALS_DIRECTORY)
+    if directory and (Path(directory) / name).is_file():
+        return Secret(_read(Path(directory) / name, what))
+    value = env.get(SECRETS[name], "").strip()
+    return Secret(value) if value else None
+
+
+def secret_path(name: str, *, file: str = "", environ: Mapping[str, str] | None = None) -> str:
+    """The file holding a secret that must stay a file (an SSH key): ``file`` or the directory's."""
+    env = os.environ if environ is None else environ
+    if file:
+        return file
+    directory = env.get(CREDENTIALS_DIRECTORY)
+    if directory and (Path(directory) / name).is_file():
+        return str(Path(directory) / name)
+    return ""
+
+
 def load(
     *,
     client_id_file: str = "",

@@ -424,4 +424,8 @@ def run_cycle(deps: Deps, stop: threading.Event, *, write: bool = True) -> Cycle
         applied=write,
         dry_run=deps.dry_run,
         dry_run_lines=deps.dry_run_lines() if write else (),
+        mode=deps.options.mode,
+        source=checkout.state(),
+        desired=loaded.state,
+        observed=tuple(sorted(observed.items(), key=lambda pair: pair[0])),
     )

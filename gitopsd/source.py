@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from gitopsd.core.outcome import SourceNote, SourceState
 from gitopsd.errors import ConfigError
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -20,11 +21,26 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Checkout:
-    """Manifests ready to read: their directory and the revision they come from."""
+    """Manifests ready to read: their directory and the revision they come from.
+
+    ``root`` is the top of the repository (manifest links are relative to it). ``url`` is
+    safe to show (no credentials). ``tip`` is the branch tip when this is not it, and
+    ``notes`` say why (a failed fetch, an unverified signature) or what had to be repaired.
+    """
 
     root: Path
     manifests: Path
     revision: str
+    url: str = ""
+    branch: str = ""
+    tip: str = ""
+    notes: tuple[SourceNote, ...] = ()
+
+    def state(self) -> SourceState:
+        """The source as a report tells it."""
+        return SourceState(
+            url=self.url, branch=self.branch, revision=self.revision, tip=self.tip, notes=self.notes
+        )
 
 
 class Source(Protocol):
@@ -62,7 +78,9 @@ class DirectorySource:
                 f"[git] path: {self.path} is not a directory inside {self.root}; point it at"
                 " the manifests directory (relative to the repository)"
             )
-        return Checkout(root=self.root, manifests=manifests, revision=_digest(manifests))
+        return Checkout(
+            root=self.root, manifests=manifests, revision=_digest(manifests), url=str(self.root)
+        )
 
 
 def _digest(directory: Path) -> str:

@@ -11,7 +11,8 @@ import enum
 from dataclasses import dataclass
 
 from gitopsd.core.diff import FieldChange
-from gitopsd.core.plan import ActionKind, ClusterPlan, Failure, Hold, Plan, Status
+from gitopsd.core.model import ClusterKey, DesiredState, Mode
+from gitopsd.core.plan import ActionKind, ClusterPlan, Failure, Hold, Observation, Plan, Status
 from gitopsd.core.problems import Problem
 
 
@@ -70,11 +71,46 @@ class ClusterResult:
         return Status.PENDING
 
 
+class SourceNoteCode(enum.StrEnum):
+    """Something about the source a report must say."""
+
+    FETCH_FAILED = "fetch-failed"
+    UNVERIFIED = "unverified"
+    RECLONED = "recloned"
+    HISTORY_REWRITTEN = "history-rewritten"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceNote:
+    """Why the revision read is not simply the branch tip, or what the source had to repair."""
+
+    code: SourceNoteCode
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceState:
+    """Where a cycle's manifests came from. ``url`` carries no credentials.
+
+    ``tip`` is the branch tip seen at the remote when it is not ``revision`` (it could not be
+    verified, or the remote could not be reached and ``revision`` is the last good one).
+    """
+
+    url: str = ""
+    branch: str = ""
+    revision: str = ""
+    tip: str = ""
+    notes: tuple[SourceNote, ...] = ()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CycleResult:
     """One full cycle: where the manifests came from, the plan, and every cluster's result.
 
-    ``applied`` is False for ``plan`` (nothing was tried; ``clusters`` is empty).
+    ``applied`` is False for ``plan`` (nothing was tried; ``clusters`` is empty). ``settled``
+    holds the clusters whose desired state is the one gitopsd last saw Atlas match: a change
+    found on one of them was made in Atlas, out of band (drift), not asked for by Git.
+    ``observed`` is what Atlas held before any write.
     """
 
     revision: str
@@ -84,6 +120,15 @@ class CycleResult:
     applied: bool = False
     dry_run: bool = False
     dry_run_lines: tuple[str, ...] = ()
+    mode: Mode = Mode.ENFORCE
+    source: SourceState = SourceState()
+    desired: DesiredState | None = None
+    observed: tuple[tuple[ClusterKey, Observation], ...] = ()
+    settled: frozenset[ClusterKey] = frozenset()
+
+    def observation(self, key: ClusterKey) -> Observation | None:
+        """What Atlas held for ``key`` before any write, if it was read."""
+        return next((seen for k, seen in self.observed if k == key), None)
 
     @property
     def statuses(self) -> tuple[Status, ...]:

@@ -76,9 +76,10 @@ def test_unknown_section_suggests_the_nearest():
 
 def test_unknown_section_lists_the_sections():
     """A section unlike any other lists the ones there are."""
-    message = problem(GIT + "[forge]\nkind = 'github'\n")
+    message = problem(GIT + "[webhooks]\nsecret_file = 'x'\n")
     assert message.endswith(
-        "unknown section; expected one of: git, atlas, manifests, reconcile, report, server, state"
+        "unknown section; expected one of: git, atlas, manifests, reconcile, report, server,"
+        " state, forge"
     )
 
 
@@ -561,7 +562,7 @@ def test_unknown_gitopsd_variables_are_ignored():
     """Other GITOPSD_* variables (a typo, a profile) are neither keys nor errors."""
     environ = {
         "GITOPSD_ATLAS_CONCURENCY": "2",
-        "GITOPSD_FORGE_KIND": "github",
+        "GITOPSD_FORGE_KINDS": "github",
         "GITOPSD_ATLAS_PROFILES": "x",
         "GITOPSD_ATLAS_PROFILES_PROD_CLIENT_ID_FILE": "/id",
     }
@@ -698,3 +699,54 @@ def test_an_unparsable_url_is_refused_without_showing_it(text):
     message = problem(text)
     assert "is not a valid URL" in message
     assert CANARY not in message
+
+
+def test_forge_is_off_unless_a_kind_is_set():
+    """Without [forge] no pull request is managed; a kind takes the service's API by default."""
+    assert not parse(GIT).forge.enabled
+    settings = parse(GIT + "[forge]\nkind = 'gitlab'\nrepo = 'group/sub/backups'\n")
+    assert settings.forge.enabled
+    assert settings.forge.url == "https://gitlab.com/api/v4"
+    assert settings.forge.repo == "group/sub/backups"
+
+
+def test_a_forge_kind_needs_a_repository():
+    """A kind without a repo names the missing key and shows an example."""
+    message = problem(GIT + "[forge]\nkind = 'github'\n")
+    assert message.startswith(f"{PATH}:4: [forge] repo: required with [forge] kind")
+
+
+def test_a_forge_kind_is_one_of_three():
+    """A misspelt kind gets a did-you-mean hint."""
+    message = problem(GIT + "[forge]\nkind = 'gitub'\nrepo = 'a/b'\n")
+    assert message.endswith(
+        '[forge] kind: expected "github", "gitlab", "gitea" or "" for none,'
+        " got \"gitub\"; did you mean 'github'?"
+    )
+
+
+def test_the_forge_api_url_follows_the_atlas_url_rules():
+    """Plain http:// is for loopback only, as for Atlas."""
+    message = problem(
+        GIT + "[forge]\nkind = 'gitea'\nrepo = 'a/b'\napi_url = 'http://git.example'\n"
+    )
+    assert "[forge] api_url:" in message
+    assert "plain http:// is only for loopback" in message
+
+
+def test_verifying_signatures_needs_trusted_keys():
+    """verify_signatures without a signers file or keys file is refused before anything runs."""
+    message = problem("[git]\nurl = '/srv/repo'\nverify_signatures = true\n")
+    assert "[git] verify_signatures: is true but no key is trusted" in message
+    settings = parse(
+        "[git]\nurl = '/srv/repo'\nverify_signatures = true\nallowed_signers_file = 'signers'\n"
+    )
+    assert settings.git.allowed_signers_file == "/etc/gitopsd/signers"
+
+
+def test_report_author_email_is_checked():
+    """A report author e-mail must look like one."""
+    message = problem(GIT + "[report]\nauthor_email = 'gitopsd'\n")
+    assert message.endswith(
+        '[report] author_email: "gitopsd" is not an e-mail address, e.g. gitopsd@example.com'
+    )
