@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from gitopsd import __version__, config, demo, desired, reconcile, wiring
+from gitopsd import __version__, config, demo, desired, publish, reconcile, wiring
 from gitopsd.adapters import manifest_files
 from gitopsd.core import graph_export, manifests, outcome, plan_output, problems
 from gitopsd.core.plan import Status
@@ -178,15 +178,42 @@ def _cycle(args: argparse.Namespace, *, write: bool) -> int:
     settings = config.load(args.config)
     stop = threading.Event()
     dry_run = not write or args.dry_run
+    published: publish.Publication | None = None
     with wiring.Runtime(settings, dry_run=dry_run, stop=stop) as runtime:
-        cycle = reconcile.run_cycle(runtime.deps(), stop, write=write)
+        checkout = runtime.source.checkout()
+        cycle = reconcile.run_cycle(runtime.deps(), stop, write=write, checkout=checkout)
+        if write:
+            published = publish.publish(cycle, checkout, runtime.publish_deps())
     if args.format == "json":
         print(plan_output.render_json(cycle))
     else:
         print(plan_output.render_text(cycle, colour=_colour(sys.stdout)))
+        if published is not None:
+            print("\n" + "\n".join(describe(published)))
         if cycle.problems:
             print(problems.render_text(cycle.problems, colour=_colour(sys.stderr)), file=sys.stderr)
+    for note in cycle.source.notes:
+        print(f"gitopsd: {note.message}", file=sys.stderr)
+    if published is not None and published.problems:
+        for problem in published.problems:
+            print(f"gitopsd: {problem}", file=sys.stderr)
+        return EXIT_PROBLEMS
     return _cycle_exit(cycle)
+
+
+def describe(published: publish.Publication) -> list[str]:
+    """Where the report went, a line each: the local copy, the report branch, the pull request."""
+    lines = [f"report: {published.paths[0]}"]
+    if published.branch:
+        if published.commit:
+            lines.append(
+                f"report branch: {published.branch} @ {published.commit[:12]} (new commit)"
+            )
+        else:
+            lines.append(f"report branch: {published.branch} already holds this report")
+    if published.pull_request:
+        lines.append(f"pull request: {published.pull_request}")
+    return lines
 
 
 def _cycle_exit(cycle: outcome.CycleResult) -> int:

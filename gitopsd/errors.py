@@ -3,10 +3,12 @@
     GitopsdError
     ├── ConfigError                  bad settings or credentials; ``gitopsd run`` exits 78
     ├── ManifestPathError            a manifest path on the command line does not exist (exit 2)
-    └── AtlasError                   .status, .error_code, .detail, .reason from Atlas's ApiError
-        ├── AtlasTransientError      429, 5xx, timeouts, dropped connections: retried
-        └── AtlasPermanentError      other 4xx: that cluster fails, the cycle goes on
-            └── AtlasConfigError     401, 403, 410 VERSION_GONE: fix the setup (also a ConfigError)
+    ├── AtlasError                   .status, .error_code, .detail, .reason from Atlas's ApiError
+    │   ├── AtlasTransientError      429, 5xx, timeouts, dropped connections: retried
+    │   └── AtlasPermanentError      other 4xx: that cluster fails, the cycle goes on
+    │       └── AtlasConfigError     401, 403, 410 VERSION_GONE: fix the setup (also a ConfigError)
+    └── GitError                     git could not fetch, verify or publish; the message is scrubbed
+        └── GitConflictError         the report branch kept moving under the push: next cycle
 
 Problems *inside* manifests are not exceptions: they are ``core.problems.Problem`` values,
 collected all at once, because one bad file must never stop the others from being read.
@@ -67,3 +69,11 @@ class AtlasPermanentError(AtlasError):
 
 class AtlasConfigError(AtlasPermanentError, ConfigError):
     """The credentials, the access list or the API version need fixing by an operator."""
+
+
+class GitError(GitopsdError):
+    """Git could not fetch, verify or publish. The message is safe to show: no credentials."""
+
+
+class GitConflictError(GitError):
+    """The report branch moved under every push attempt; the next cycle tries again."""

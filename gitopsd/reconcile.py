@@ -17,6 +17,7 @@ must not decide anything ``core.plan`` decides, and must not log secrets (it nev
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from gitopsd import desired
-from gitopsd.core import diff, plan
+from gitopsd.core import diff, digest, plan
 from gitopsd.core.model import ClusterKey, DesiredCluster, DesiredSchedule, DesiredState, ProjectKey
 from gitopsd.core.observed import ObservedCluster, ObservedProject, ObservedSchedule
 from gitopsd.core.outcome import ActionResult, ClusterResult, CycleResult, Outcome
@@ -70,6 +71,10 @@ class Memory(Protocol):
     def fresh_defaults(self) -> frozenset[str]: ...  # noqa: D102
     def remember_fresh_default(self, cluster: str, revision: str) -> None: ...  # noqa: D102
     def forget_fresh_default(self, cluster: str) -> None: ...  # noqa: D102
+    def settled(self) -> Mapping[str, str]: ...  # noqa: D102
+    def remember_settled(  # noqa: D102
+        self, entries: Iterable[tuple[str, str]], revision: str, at: str
+    ) -> None: ...
 
 
 Clients = Callable[[str | None], AtlasApi | None]
@@ -394,12 +399,23 @@ class Deps:
     options: plan.Options
     dry_run: bool = False
     dry_run_lines: Callable[[], tuple[str, ...]] = tuple
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 
-def run_cycle(deps: Deps, stop: threading.Event, *, write: bool = True) -> CycleResult:
-    """Read the manifests and Atlas, plan, and (with ``write``) apply and read back."""
-    checkout = deps.source.checkout()
+def run_cycle(
+    deps: Deps, stop: threading.Event, *, write: bool = True, checkout: Checkout | None = None
+) -> CycleResult:
+    """Read the manifests and Atlas, plan, and (with ``write``) apply and read back.
+
+    ``checkout`` is read when given (the caller needs it afterwards, to publish the report);
+    otherwise the source is asked for one. A cycle that writes (not ``plan``, not a dry run)
+    remembers which clusters Atlas matches, so that a later change to them reads as drift.
+    """
+    checkout = deps.source.checkout() if checkout is None else checkout
     loaded = deps.load(checkout)
+    digests = {c.key: digest.of_cluster(c) for c in loaded.state.clusters}
+    before = deps.memory.settled()
+    settled = frozenset(key for key, d in digests.items() if before.get(str(key)) == d)
     observed = observe(loaded.state, deps.clients)
     remembered = deps.memory.fresh_defaults()
     fresh = frozenset(c.key for c in loaded.state.clusters if str(c.key) in remembered)
@@ -416,6 +432,9 @@ def run_cycle(deps: Deps, stop: threading.Event, *, write: bool = True) -> Cycle
             dry_run=deps.dry_run,
         )
         clusters = apply(todo, observed, context)
+        if not deps.dry_run:
+            matched = [(str(c.plan.key), digests[c.plan.key]) for c in clusters if c.converged]
+            deps.memory.remember_settled(matched, checkout.revision, deps.clock().isoformat())
     return CycleResult(
         revision=checkout.revision,
         plan=todo,
@@ -428,4 +447,5 @@ def run_cycle(deps: Deps, stop: threading.Event, *, write: bool = True) -> Cycle
         source=checkout.state(),
         desired=loaded.state,
         observed=tuple(sorted(observed.items(), key=lambda pair: pair[0])),
+        settled=settled,
     )

@@ -1,18 +1,23 @@
-"""Where a cycle's manifests come from: the seam between the cycle and the Git source.
+"""Where a cycle's manifests come from, and where its reports go: the seams to Git.
 
 A ``Source`` hands the cycle a ``Checkout``: a directory of manifests and the revision it
 holds. ``DirectorySource`` reads a local directory as it is (a working copy, a CI checkout);
 its revision is a digest of the manifest files' paths and bytes, so an unchanged directory
-gives an unchanged revision. It must not modify anything it reads.
+gives an unchanged revision. It must not modify anything it reads. A ``ReportSink`` commits a
+``ReportCommit`` to the report branch (``adapters.gitrepo.GitSource`` is both).
+``from_settings`` picks the source for ``[git] url``; this module must not import ``git``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from gitopsd import config
 from gitopsd.core.outcome import SourceNote, SourceState
 from gitopsd.errors import ConfigError
 
@@ -43,11 +48,48 @@ class Checkout:
         )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportCommit:
+    """One report to commit on the report branch, made from the watched revision ``base``.
+
+    ``files`` are repository-relative paths and their bytes (report files and edited
+    manifests), laid over ``base``'s tree. ``message`` is the whole commit message, trailers
+    included; ``fingerprint`` (``sha256:...``) is also its ``Drift-Fingerprint`` trailer.
+    """
+
+    base: str
+    files: tuple[tuple[str, bytes], ...]
+    message: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Published:
+    """Where a report went: ``commit`` is None when the branch already held its fingerprint.
+
+    ``rebuilt`` says the branch was (re)created from the watched revision instead of getting
+    one more commit on top of the previous report.
+    """
+
+    branch: str
+    commit: str | None
+    rebuilt: bool = False
+
+
 class Source(Protocol):
     """Anything that can produce the manifests of a cycle."""
 
     def checkout(self) -> Checkout:
         """The current manifests; raises GitopsdError when there are none to read."""
+        ...
+
+
+@runtime_checkable
+class ReportSink(Protocol):
+    """Where reports are committed: the report branch of the watched repository."""
+
+    def publish(self, report: ReportCommit) -> Published:
+        """Commit ``report`` unless the branch already holds it; raises GitError."""
         ...
 
 
@@ -97,22 +139,47 @@ def _digest(directory: Path) -> str:
     return f"dir:{digest.hexdigest()[:12]}"
 
 
-def from_url(url: str, path: str = ".") -> Source:
-    """The source for ``[git] url``: a local directory (``file:///abs/path`` or a path)."""
-    local = url.removeprefix("file://")
-    if url.startswith("file://") and not local.startswith("/"):
-        raise ConfigError(f"[git] url: {url} is a relative file:// URL; write file:///abs/path")
-    if "://" in local or (":" in local and "@" in local.split(":", 1)[0]):
-        raise ConfigError(
-            f"[git] url: {_scrub(url)} is a remote repository, which this version cannot"
-            " fetch; point url at a local clone of it"
-        )
-    return DirectorySource(local, path)
+def from_settings(
+    git: config.GitSettings,
+    state_dir: str | Path,
+    *,
+    report: config.ReportSettings | None = None,
+    environ: Mapping[str, str] | None = None,
+    stop: threading.Event | None = None,
+) -> Source:
+    """The source for ``[git]``: a Git repository (remote or local), or a plain directory.
+
+    A URL (``https://``, ``ssh://``, ``user@host:path``, ``file://``) or a local path that is
+    a Git repository gives ``adapters.gitrepo.GitSource``, which clones it under
+    ``<state_dir>/repo`` and is also the ``ReportSink`` (``report`` names the report branch and
+    its author); a local path to a plain directory gives ``DirectorySource``, read in place.
+    Credentials are read on each fetch or push, from files, ``$CREDENTIALS_DIRECTORY`` or
+    ``environ`` (default: ``os.environ``). ``stop`` cuts short the waits between push retries.
+    """
+    local = local_path(git.url)
+    if local is not None and not is_repository(Path(local)):
+        return DirectorySource(local, git.path)
+    # gitrepo imports this module's value types; importing it here keeps the seam import-cycle
+    # free and keeps GitPython out of processes that only read directories.
+    from gitopsd.adapters import gitrepo  # noqa: PLC0415
+
+    return gitrepo.GitSource(git, state_dir, report=report, environ=environ, stop=stop)
 
 
-def _scrub(url: str) -> str:
-    """``url`` without any user or password before ``@``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return url
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+def local_path(url: str) -> str | None:
+    """The directory ``url`` names (a path or ``file:///abs/path``), None for a remote URL."""
+    if url.startswith("file://"):
+        local = url.removeprefix("file://")
+        if not local.startswith("/"):
+            raise ConfigError(f"[git] url: {url} is a relative file:// URL; write file:///abs/path")
+        return local
+    if "://" in url or ":" in url.split("/", 1)[0]:
+        return None
+    return url
+
+
+def is_repository(path: Path) -> bool:
+    """Whether ``path`` itself is a Git repository: a working tree (``.git``) or a bare one."""
+    if (path / ".git").exists():
+        return True
+    return (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir()

@@ -1,22 +1,24 @@
-"""Settings -> the dependencies of a cycle: source, manifest loader, Atlas clients, memory.
+"""Settings -> the dependencies of a cycle: source, loader, Atlas clients, memory, publishing.
 
 Owns the construction of long-lived objects from ``config.Settings``: one ``AtlasClient`` per
 credentials profile (created on first use, so an unused profile's missing secrets cost
-nothing), the ``DirectorySource`` and the state database. ``Runtime`` is a context manager that
-closes every client it opened. Credentials are read here and handed to the clients; they are
-never logged or kept elsewhere.
+nothing), the source (a Git clone, or a plain directory read in place), the state database,
+and what publishing needs: the report branch (the Git source itself), the pull-request client
+and the manifest editor. ``Runtime`` is a context manager that closes every client it opened.
+Credentials are read here and handed to the clients; they are never logged or kept elsewhere.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from gitopsd import config, desired, source
-from gitopsd.adapters import atlas, state_db
+from gitopsd import config, desired, publish, source
+from gitopsd.adapters import atlas, forge, state_db, yaml_edit
 from gitopsd.core import plan
 from gitopsd.reconcile import AtlasApi, Deps
 
@@ -32,8 +34,9 @@ class Runtime:
         self.stop = stop
         self._clients: dict[str | None, atlas.AtlasClient] = {}
         self._lock = threading.Lock()
-        self.source = source.from_url(settings.git.url, settings.git.path)
-        self.memory = state_db.StateDB(settings.state.dir)
+        self.source = source.from_settings(settings.git, settings.state.dir, report=settings.report)
+        self.memory = state_db.StateDB(settings.state.dir, history=settings.state.history)
+        self._forge: forge.ForgeClient | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -50,8 +53,11 @@ class Runtime:
         """Close every Atlas client opened so far."""
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
+            pull_requests, self._forge = self._forge, None
         for client in clients:
             client.close()
+        if pull_requests is not None:
+            pull_requests.close()
 
     def client(self, profile: str | None) -> AtlasApi | None:
         """The client of a credentials profile (None: ``[atlas]``); None if no such profile.
@@ -111,4 +117,41 @@ class Runtime:
             options=plan.Options(mode=r.mode, allow_destructive=r.allow_destructive),
             dry_run=self.dry_run,
             dry_run_lines=self.dry_run_lines,
+        )
+
+    def sink(self) -> source.ReportSink | None:
+        """Where reports are committed: the Git source; None for a plain directory."""
+        return self.source if isinstance(self.source, source.ReportSink) else None
+
+    def forge(self) -> forge.ForgeClient | None:
+        """The pull-request client of ``[forge]``, or None when it is off or there is no branch.
+
+        Raises ConfigError when ``[forge]`` is on but its token cannot be read.
+        """
+        if self.sink() is None:
+            return None
+        with self._lock:
+            if self._forge is None:
+                s = self.settings
+                self._forge = forge.from_settings(
+                    s.forge,
+                    head=s.report.branch,
+                    base=s.git.branch,
+                    timeout_s=s.atlas.timeout_s,
+                    stop=self.stop,
+                )
+            return self._forge
+
+    def publish_deps(self) -> publish.PublishDeps:
+        """Where the cycle's report goes."""
+        s = self.settings
+        return publish.PublishDeps(
+            state_dir=Path(s.state.dir),
+            report_dir=s.report.dir,
+            memory=self.memory,
+            edit=functools.partial(
+                yaml_edit.apply_edits, default_namespace=s.reconcile.default_namespace
+            ),
+            sink=self.sink(),
+            forge=self.forge(),
         )

@@ -1,38 +1,103 @@
 """gitopsd's memory between cycles: a SQLite database in the state directory.
 
-Owns ``<state dir>/state.sqlite3`` and its schema (versioned with ``PRAGMA user_version``).
-Today it remembers the clusters whose backup gitopsd turned on, so that the default schedule
-Atlas created then can be replaced on a later cycle without the destructive-change guard
-mistaking it for protection someone asked for. Every write is its own transaction, so a crash
-never leaves half a record. It must not hold a connection between calls: each call opens,
-works and closes, which keeps a long-running daemon free of leaked handles.
+Owns ``<state dir>/state.sqlite3`` and its schema, versioned with ``PRAGMA user_version`` and
+migrated forward in place. It remembers:
+
+- the clusters whose backup gitopsd turned on, so that the default schedule Atlas created then
+  can be replaced later without the destructive-change guard mistaking it for protection
+  someone asked for;
+- per cluster, the desired state (a digest) and revision gitopsd last saw Atlas match: a change
+  found later for the same desired state was made in Atlas, out of band (drift);
+- the last report published and the last pull-request sync, so nothing is committed or sent
+  twice;
+- a bounded history of cycles.
+
+Every write is its own transaction, so a crash never leaves half a record. It must not hold a
+connection between calls: each call opens, works and closes, which keeps a long-running daemon
+free of leaked handles.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from gitopsd.errors import ConfigError
 
 FILE_NAME = "state.sqlite3"
-SCHEMA_VERSION = 1
-_SCHEMA = """
+SCHEMA_VERSION = 2
+_MIGRATIONS = {
+    1: """
 CREATE TABLE IF NOT EXISTS fresh_default_schedule (
     cluster TEXT PRIMARY KEY,
     revision TEXT NOT NULL
 );
-"""
+""",
+    2: """
+CREATE TABLE IF NOT EXISTS settled (
+    cluster TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    revision TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS published (
+    what TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cycle (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    revision TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    counts TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    error TEXT NOT NULL
+);
+""",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Published:
+    """The last report (``what`` = "report") or pull-request sync ("forge") gitopsd made."""
+
+    fingerprint: str
+    reference: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CycleRecord:
+    """One cycle in the history: when, from which revision, the counts and the report."""
+
+    started_at: str
+    finished_at: str
+    revision: str
+    mode: str
+    counts: Mapping[str, int]
+    fingerprint: str = ""
+    error: str = ""
 
 
 class StateDB:
-    """The state database under one directory; created on first write."""
+    """The state database under one directory; created on first write.
 
-    def __init__(self, directory: str | Path) -> None:
+    Args:
+        directory: ``[state] dir``.
+        history: cycles kept in the history (``[state] history``).
+    """
+
+    def __init__(self, directory: str | Path, *, history: int = 1000) -> None:
         self.directory = Path(directory)
         self.path = self.directory / FILE_NAME
+        self.history = history
 
     def __repr__(self) -> str:
         return f"StateDB({str(self.directory)!r})"
@@ -53,10 +118,7 @@ class StateDB:
             ) from None
         try:
             with connection:
-                version = connection.execute("PRAGMA user_version").fetchone()[0]
-                if version < SCHEMA_VERSION:
-                    connection.executescript(_SCHEMA)
-                    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                _migrate(connection)
                 yield connection
         finally:
             connection.close()
@@ -83,3 +145,103 @@ class StateDB:
         with self._connect(create=False) as db:
             if db is not None:
                 db.execute("DELETE FROM fresh_default_schedule WHERE cluster = ?", (cluster,))
+
+    def settled(self) -> Mapping[str, str]:
+        """Cluster → digest of the desired state gitopsd last saw Atlas match."""
+        with self._connect(create=False) as db:
+            if db is None:
+                return {}
+            rows = db.execute("SELECT cluster, digest FROM settled").fetchall()
+        return {str(cluster): str(digest) for cluster, digest in rows}
+
+    def remember_settled(self, entries: Iterable[tuple[str, str]], revision: str, at: str) -> None:
+        """Record (cluster, desired digest) pairs that Atlas matched at ``revision``."""
+        rows = [(cluster, digest, revision, at) for cluster, digest in entries]
+        if not rows:
+            return
+        with self._connect(create=True) as db:
+            assert db is not None
+            db.executemany(
+                "INSERT OR REPLACE INTO settled (cluster, digest, revision, at)"
+                " VALUES (?, ?, ?, ?)",
+                rows,
+            )
+
+    def published(self, what: str) -> Published | None:
+        """The last report ("report") or pull-request sync ("forge"), if any."""
+        with self._connect(create=False) as db:
+            if db is None:
+                return None
+            row = db.execute(
+                "SELECT fingerprint, reference, at FROM published WHERE what = ?", (what,)
+            ).fetchone()
+        if row is None:
+            return None
+        return Published(fingerprint=str(row[0]), reference=str(row[1]), at=str(row[2]))
+
+    def remember_published(self, what: str, record: Published) -> None:
+        """Record a report published or a pull request synced."""
+        with self._connect(create=True) as db:
+            assert db is not None
+            db.execute(
+                "INSERT OR REPLACE INTO published (what, fingerprint, reference, at)"
+                " VALUES (?, ?, ?, ?)",
+                (what, record.fingerprint, record.reference, record.at),
+            )
+
+    def record_cycle(self, record: CycleRecord) -> None:
+        """Append a cycle to the history, dropping the oldest beyond ``history``."""
+        with self._connect(create=True) as db:
+            assert db is not None
+            db.execute(
+                "INSERT INTO cycle (started_at, finished_at, revision, mode, counts, fingerprint,"
+                " error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.started_at,
+                    record.finished_at,
+                    record.revision,
+                    record.mode,
+                    json.dumps(dict(sorted(record.counts.items()))),
+                    record.fingerprint,
+                    record.error,
+                ),
+            )
+            db.execute(
+                "DELETE FROM cycle WHERE id <= (SELECT MAX(id) FROM cycle) - ?", (self.history,)
+            )
+
+    def cycles(self, limit: int | None = None) -> tuple[CycleRecord, ...]:
+        """The history, newest first."""
+        with self._connect(create=False) as db:
+            if db is None:
+                return ()
+            rows = db.execute(
+                "SELECT started_at, finished_at, revision, mode, counts, fingerprint, error"
+                " FROM cycle ORDER BY id DESC LIMIT ?",
+                (-1 if limit is None else limit,),
+            ).fetchall()
+        return tuple(
+            CycleRecord(
+                started_at=row[0],
+                finished_at=row[1],
+                revision=row[2],
+                mode=row[3],
+                counts=json.loads(row[4]),
+                fingerprint=row[5],
+                error=row[6],
+            )
+            for row in rows
+        )
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Bring the schema up to ``SCHEMA_VERSION``; a newer database than this code is refused."""
+    version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"[state] dir: the state database was written by a newer gitopsd (schema {version},"
+            f" this one knows {SCHEMA_VERSION}); upgrade gitopsd or point [state] dir elsewhere"
+        )
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        connection.executescript(_MIGRATIONS[step])
+        connection.execute(f"PRAGMA user_version = {step}")

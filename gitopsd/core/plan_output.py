@@ -34,7 +34,8 @@ def _where(change: FieldChange) -> str:
     return "" if change.source is None else f"  ({change.source})"
 
 
-def _failure_text(failure: Failure) -> str:
+def failure_text(failure: Failure) -> str:
+    """A failure in one line: message, ``[errorCode]`` and detail, each said once."""
     code = f" [{failure.error_code}]" if failure.error_code else ""
     if failure.error_code and failure.error_code in failure.message:
         code = ""
@@ -44,19 +45,23 @@ def _failure_text(failure: Failure) -> str:
     return f"{failure.message}{code}{detail}"
 
 
-def _action_outcome(action: Action, result: ClusterResult | None, index: int) -> str:
+def action_outcome(action: Action, result: ClusterResult | None, index: int) -> str:
+    """How the ``index``-th action ended, or ``planned``/its hold when it was not run."""
     if result is not None and index < len(result.results):
         return str(result.results[index].outcome)
     return "planned" if action.hold is None else str(action.hold)
 
 
-def _cluster_lines(plan: ClusterPlan, result: ClusterResult | None) -> list[str]:
+def _cluster_lines(
+    plan: ClusterPlan, result: ClusterResult | None, *, drifted: bool = False
+) -> list[str]:
     status = result.status if result is not None else plan.status
     deployment = f"{plan.desired.deployment.namespace}/{plan.desired.deployment.name}"
     marker = "!" if status is Status.ERROR else "~"
-    lines = [f"{marker} {plan.key}  [{status}]  deployment {deployment}, {plan.mode} mode"]
+    label = "drifted" if drifted and status is Status.PENDING else str(status)
+    lines = [f"{marker} {plan.key}  [{label}]  deployment {deployment}, {plan.mode} mode"]
     if plan.failure is not None:
-        lines.append(f"    error: {_failure_text(plan.failure)}")
+        lines.append(f"    error: {failure_text(plan.failure)}")
     for change in plan.changes:
         flags = change.severity.value + (", destructive" if change.destructive else "")
         lines.append(
@@ -64,7 +69,7 @@ def _cluster_lines(plan: ClusterPlan, result: ClusterResult | None) -> list[str]
             f"{_where(change)}"
         )
     for index, action in enumerate(plan.actions):
-        outcome = _action_outcome(action, result, index)
+        outcome = action_outcome(action, result, index)
         ran = result.results[index] if result is not None and index < len(result.results) else None
         reason = ran.reason if ran is not None else action.reason
         if outcome in {"planned", "applied"} and not reason:
@@ -73,7 +78,7 @@ def _cluster_lines(plan: ClusterPlan, result: ClusterResult | None) -> list[str]
         text = f"    {outcome}: {action.kind}" + (f": {reason}" if reason else "")
         lines.append(text.replace("\n", "\n      "))
         if ran is not None and ran.failure is not None:
-            lines.append(f"      Atlas: {_failure_text(ran.failure)}")
+            lines.append(f"      Atlas: {failure_text(ran.failure)}")
     if plan.unmanaged:
         lines.append(f"    unmanaged in Atlas, left as they are: {', '.join(plan.unmanaged)}")
     return lines
@@ -123,7 +128,9 @@ def render_text(cycle: CycleResult, *, colour: bool = False) -> str:
         status = result.status if result is not None else plan.status
         if status is Status.IN_SYNC and not plan.changes:
             continue
-        lines.extend(_paint(line, colour=colour) for line in _cluster_lines(plan, result))
+        drifted = plan.key in cycle.settled and bool(plan.changes)
+        cluster = _cluster_lines(plan, result, drifted=drifted)
+        lines.extend(_paint(line, colour=colour) for line in cluster)
     for deployment, reasons in cycle.plan.unplanned:
         lines.append(_paint(f"x {deployment}  [not planned]", colour=colour))
         lines.extend(f"    {r.file}:{r.line}:{r.column}: {r.code}: {r.message}" for r in reasons)
@@ -139,7 +146,8 @@ def render_text(cycle: CycleResult, *, colour: bool = False) -> str:
 # -- JSON -------------------------------------------------------------------------------------
 
 
-def _failure_json(failure: Failure | None) -> dict[str, object] | None:
+def failure_json(failure: Failure | None) -> dict[str, object] | None:
+    """The documented JSON shape of a failure: message, errorCode, detail, status."""
     if failure is None:
         return None
     return {
@@ -169,9 +177,9 @@ def _cluster_json(plan: ClusterPlan, result: ClusterResult | None) -> dict[str, 
         actions.append(
             {
                 "action": str(action.kind),
-                "outcome": _action_outcome(action, result, index),
+                "outcome": action_outcome(action, result, index),
                 "reason": ran.reason if ran is not None else action.reason,
-                "failure": _failure_json(ran.failure if ran is not None else None),
+                "failure": failure_json(ran.failure if ran is not None else None),
                 "paths": [c.path for c in action.changes],
             }
         )
@@ -184,7 +192,7 @@ def _cluster_json(plan: ClusterPlan, result: ClusterResult | None) -> dict[str, 
         "converged": None if result is None else result.converged,
         "changes": [_change_json(c) for c in plan.changes],
         "actions": actions,
-        "failure": _failure_json(plan.failure),
+        "failure": failure_json(plan.failure),
         "unmanaged": list(plan.unmanaged),
     }
 

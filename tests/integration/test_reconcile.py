@@ -420,14 +420,24 @@ def test_faults_still_converge_within_a_few_cycles(world):
     assert world.run("plan").code == 0
 
 
-def test_demo_plans_applies_and_leaves_only_the_guarded_and_observed_drift(capsys):
-    """`gitopsd demo` converges the example world except what the guard and observe mode hold."""
+def test_demo_runs_the_whole_loop_through_git(capsys):
+    """`gitopsd demo`: apply, drift made by hand, a report commit with trailers, idempotence."""
     assert cli.main(["demo", "--manifests", str(REPO / "manifests-example")]) == 0
     out = capsys.readouterr().out
-    final = out.split("== 3. gitopsd plan again", 1)[1]
-    assert "7 clusters: 5 in sync, 1 pending, 0 skipped, 1 blocked, 0 errors" in final
-    assert "applied: patch-schedule" in out
-    assert "observed: patch-schedule: observe mode" in final
+    applied = out.split("== 2.", 1)[1].split("== 3.", 1)[0]
+    assert "7 clusters: 6 in sync, 0 pending, 0 skipped, 1 blocked, 0 errors" in applied
+    assert "committed to gitopsd/drift as " in applied
+    drifted = out.split("== 3.", 1)[1].split("== 4.", 1)[0]
+    assert "~ Acme Production/CatalogEvents  [drifted]" in drifted
+    branch = out.split("== 4.", 1)[1].split("== 5.", 1)[0]
+    assert "drift: 1 drifted, 1 blocked, 1 resolved (7 clusters)" in branch
+    assert branch.count("Drift-Fingerprint: sha256:") == 2
+    assert "drift-report/REPORT.md" in branch
+    report = out.split("== 5.", 1)[1].split("== 6.", 1)[0]
+    assert "**Cannot be adopted automatically:** schedule catalog/catalog-standard" in report
+    last = out.split("== 6.", 1)[1]
+    assert last.count("committed to gitopsd/drift as ") == 1
+    assert "gitopsd/drift already holds this report" in last
 
 
 def test_a_configured_profile_is_used_for_its_deployments(world):

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
+from gitopsd.core.adopt import Adoption, Edit, EditOp, EditValue
 from gitopsd.core.document import Span
 from gitopsd.core.model import (
     BlockedCluster,
@@ -34,7 +35,16 @@ from gitopsd.core.observed import (
     ObservedItem,
     ObservedSchedule,
 )
-from gitopsd.core.plan import Failure, Observation
+from gitopsd.core.outcome import (
+    ActionResult,
+    ClusterResult,
+    CycleResult,
+    Outcome,
+    SourceNote,
+    SourceNoteCode,
+    SourceState,
+)
+from gitopsd.core.plan import ClusterPlan, Failure, Observation, Options, Plan, compute
 from gitopsd.core.problems import Problem, Severity
 
 FILE = "backups.yaml"
@@ -354,3 +364,111 @@ def failed_observation(
     """An observation the shell could not make."""
     failure = Failure(message=message, error_code=error_code, detail=detail, status=status)
     return Observation(failure=failure)
+
+
+# -- graph edges, plans and cycle results ------------------------------------------------------
+
+
+def edges_of(*clusters: DesiredCluster) -> tuple[tuple[ResourceId, ResourceId], ...]:
+    """The graph's edges for ``clusters``: deployment → schedule → policy, deployment → project."""
+    edges: set[tuple[ResourceId, ResourceId]] = set()
+    for c in clusters:
+        if c.project is not None:
+            edges.add((c.deployment, c.project))
+        if c.schedule_id is not None:
+            edges.add((c.deployment, c.schedule_id))
+            if c.policy_id is not None:
+                edges.add((c.schedule_id, c.policy_id))
+    return tuple(sorted(edges))
+
+
+def plan_of(
+    *pairs: tuple[DesiredCluster, Observation], options: Options | None = None, **state: Any
+) -> Plan:
+    """The plan of each desired cluster against what Atlas holds for it."""
+    desired = desired_state(*(d for d, _ in pairs), **state)
+    return compute(desired, {d.key: seen for d, seen in pairs}, options or Options())
+
+
+def cluster_result(
+    cluster: ClusterPlan,
+    *outcomes: Outcome,
+    converged: bool = True,
+    failure: Failure | None = None,
+) -> ClusterResult:
+    """What applying ``cluster`` did: its actions ended as ``outcomes``, in order.
+
+    ``failure`` goes on the actions that ``failed``; reasons are the plan's.
+    """
+    results = tuple(
+        ActionResult(
+            kind=a.kind,
+            outcome=o,
+            changes=a.changes,
+            reason=a.reason,
+            failure=failure if o is Outcome.FAILED else None,
+        )
+        for a, o in zip(cluster.actions, outcomes, strict=True)
+    )
+    return ClusterResult(plan=cluster, results=results, converged=converged)
+
+
+def source_state(
+    revision: str = "4f2a9c1d7e3b5a6f8091a2b3c4d5e6f708192a3b", **overrides: Any
+) -> SourceState:
+    """Where a cycle's manifests came from: branch ``main`` of an HTTPS remote."""
+    values: dict[str, Any] = {
+        "url": "https://git.example.com/acme/atlas-backups.git",
+        "branch": "main",
+        "revision": revision,
+        "tip": "",
+        "notes": (),
+    }
+    values.update(overrides)
+    return SourceState(**values)
+
+
+def source_note(code: str = "unverified", message: str = "the tip is not signed") -> SourceNote:
+    """Something the report must say about the source."""
+    return SourceNote(code=SourceNoteCode(code), message=message)
+
+
+def cycle_result(plan: Plan, **overrides: Any) -> CycleResult:
+    """A planned (not applied) cycle of ``plan`` from ``source_state()``."""
+    source = overrides.pop("source", source_state())
+    values: dict[str, Any] = {
+        "revision": f"{source.branch}@{source.revision[:7]}",
+        "plan": plan,
+        "problems": plan.problems,
+        "clusters": (),
+        "source": source,
+    }
+    values.update(overrides)
+    return CycleResult(**values)
+
+
+# -- adoptions ---------------------------------------------------------------------------------
+
+
+def edit(
+    pointer: str = "/schedule/restoreWindowDays",
+    value: EditValue = 3,
+    *,
+    path: tuple[str | int, ...] = ("spec", "restoreWindowDays"),
+    resource_id: ResourceId | None = None,
+    op: EditOp = EditOp.SET,
+) -> Edit:
+    """A manifest edit in ``backups.yaml`` that adopts Atlas's value at ``pointer``."""
+    return Edit(
+        file=FILE,
+        resource=resource_id or resource(Kind.SCHEDULE, "standard"),
+        path=path,
+        op=op,
+        value=value,
+        pointer=pointer,
+    )
+
+
+def adoption(key: ClusterKey, *edits: Edit, reason: str = "") -> Adoption:
+    """The adoption of ``key``'s drift: ``edits``, or the ``reason`` it cannot be adopted."""
+    return Adoption(cluster=key, edits=edits, reason=reason)

@@ -1,4 +1,4 @@
-"""Stoplight Prism serving ``atlas-backup-mock.yaml``, as a pytest fixture.
+"""Stoplight Prism serving ``atlas-backup-mock.yaml`` (or any other contract), as pytest fixtures.
 
 ``prism_url`` (session scope) starts ``prism mock <spec> --host 127.0.0.1 --port <free> --errors``
 once and yields its base URL, e.g. ``http://127.0.0.1:41234``; append ``/api/atlas/v2/...``.
@@ -10,6 +10,11 @@ Responses are the spec's static examples (no ``--dynamic``), so they are determi
 Credentials: send ``Authorization: Bearer <anything>`` (the ServiceAccounts OAuth2 scheme).
 HTTP digest cannot pass: the spec's 401 carries no ``WWW-Authenticate`` challenge, and Prism only
 accepts digest parameters that are quoted lowercase letters and digits (no ``uri="/api/..."``).
+
+``prism_for`` (session scope) is a factory for other contracts: ``prism_for(spec_path)`` starts
+Prism on that file (once per session and file, same flags) and returns its base URL; it skips
+(fails in CI) when Prism or the file is missing. Prism routes Swagger 2.0 paths without their
+``basePath``.
 
 Prism is ``$GITOPSD_PRISM``, else ``.cache/prism/node_modules/.bin/prism`` (``make`` installs it
 there with npm), else ``prism`` on ``PATH``. Without it the tests skip; in CI (``CI=true``) they
@@ -25,7 +30,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -139,3 +144,25 @@ def prism_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("prism") / "prism.log"
     with run_prism(binary, spec, log) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def prism_for(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[Path], str]]:
+    """A factory: Prism mocking the given contract file, started on first use; its base URL."""
+    started: dict[Path, str] = {}
+    with contextlib.ExitStack() as running:
+
+        def serve(spec: Path) -> str:
+            spec = spec.resolve()
+            if spec not in started:
+                if not spec.is_file():
+                    skip_or_fail(f"API contract not found: {spec}")
+                binary = prism_binary()
+                if binary is None or not binary.is_file():
+                    where = binary or LOCAL_PRISM
+                    skip_or_fail(f"Stoplight Prism not found ({where}); run: {INSTALL_HINT}")
+                log = tmp_path_factory.mktemp("prism") / "prism.log"
+                started[spec] = running.enter_context(run_prism(binary, spec, log))
+            return started[spec]
+
+        yield serve

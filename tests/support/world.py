@@ -62,13 +62,16 @@ class World:
         path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
         return path
 
-    def config(self, reconcile: str = "", extra: str = "") -> Path:
-        """Write gitopsd.toml pointing at the repo, the emulator and the secret files."""
+    def config(self, reconcile: str = "", extra: str = "", git: str = "") -> Path:
+        """Write gitopsd.toml pointing at the repo, the emulator and the secret files.
+
+        ``git`` replaces the ``[git]`` keys (e.g. another url and a path).
+        """
         path = self.root / "gitopsd.toml"
         path.write_text(
             f"""
 [git]
-url = "{self.repo}"
+{git or f'url = "{self.repo}"'}
 
 [atlas]
 base_url = "{self.emulator.url}"

@@ -1,0 +1,177 @@
+"""report.json: the drift report for machines, in the shape docs/drift-reports.md documents.
+
+``schemaVersion`` 1. Keys are camelCase like Atlas's and sorted at every level; lists come in
+the report's order (clusters by project and name); so equal reports give equal bytes, the time
+passed in aside. Values of fields are JSON scalars (``null`` when absent on a side). Pure.
+"""
+
+from __future__ import annotations
+
+import json
+
+from gitopsd.core import plan_output, report_model
+from gitopsd.core.adopt import Adoption, Edit
+from gitopsd.core.document import Span
+from gitopsd.core.model import ResourceId
+from gitopsd.core.report_model import (
+    ActionEntry,
+    ChangeEntry,
+    ClusterEntry,
+    DriftReport,
+    Graph,
+    ManifestRef,
+    Summary,
+)
+
+
+def _span(span: Span | None) -> dict[str, object] | None:
+    if span is None:
+        return None
+    return {"file": span.file, "line": span.line, "column": span.column}
+
+
+def _resource(rid: ResourceId) -> dict[str, object]:
+    return {"kind": str(rid.kind), "namespace": rid.namespace, "name": rid.name}
+
+
+def _ref(ref: ManifestRef | None) -> dict[str, object] | None:
+    if ref is None:
+        return None
+    return _resource(ref.resource) | {"source": _span(ref.source)}
+
+
+def _change(change: ChangeEntry) -> dict[str, object]:
+    return {
+        "path": change.path,
+        "git": change.git,
+        "atlas": change.atlas,
+        "severity": str(change.severity),
+        "destructive": change.destructive,
+        "why": change.why,
+        "source": _span(change.source),
+    }
+
+
+def _action(action: ActionEntry) -> dict[str, object]:
+    return {
+        "action": str(action.kind),
+        "outcome": action.outcome,
+        "reason": action.reason,
+        "paths": list(action.paths),
+        "failure": plan_output.failure_json(action.failure),
+    }
+
+
+def _edit(edit: Edit) -> dict[str, object]:
+    return {
+        "file": edit.file,
+        "resource": _resource(edit.resource),
+        "path": list(edit.path),
+        "pointer": edit.pointer,
+        "op": str(edit.op),
+        "value": edit.value,
+    }
+
+
+def _adoption(adoption: Adoption | None) -> dict[str, object] | None:
+    if adoption is None:
+        return None
+    return {
+        "adoptable": adoption.adoptable,
+        "reason": adoption.reason,
+        "edits": [_edit(e) for e in adoption.edits],
+    }
+
+
+def _cluster(cluster: ClusterEntry) -> dict[str, object]:
+    return {
+        "key": str(cluster.key),
+        "project": str(cluster.key.project),
+        "cluster": cluster.key.cluster,
+        "status": str(cluster.status),
+        "drift": cluster.drift,
+        "resolved": cluster.resolved,
+        "mode": str(cluster.mode),
+        "manifests": {
+            "deployment": _ref(cluster.deployment),
+            "project": _ref(cluster.project),
+            "schedule": _ref(cluster.schedule),
+            "policy": _ref(cluster.policy),
+        },
+        "changes": [_change(c) for c in cluster.changes],
+        "actions": [_action(a) for a in cluster.actions],
+        "failure": plan_output.failure_json(cluster.failure),
+        "unmanaged": list(cluster.unmanaged),
+        "adoption": _adoption(cluster.adoption),
+        "resolution": cluster.resolution,
+    }
+
+
+def _summary(summary: Summary) -> dict[str, object]:
+    return {
+        "clusters": summary.clusters,
+        "byStatus": {str(status): n for status, n in summary.by_status},
+        "drift": summary.drift,
+        "driftCorrected": summary.drift_corrected,
+        "resolved": summary.resolved,
+        "notPlanned": summary.not_planned,
+        "problems": summary.problems,
+        "orphans": summary.orphans,
+    }
+
+
+def _graph(graph: Graph) -> dict[str, object]:
+    return {
+        "nodes": [
+            {
+                "id": str(node.resource),
+                **_resource(node.resource),
+                "state": str(node.state),
+                "cluster": None if node.cluster is None else str(node.cluster),
+            }
+            for node in graph.nodes
+        ],
+        "edges": [{"from": str(a), "to": str(b)} for a, b in graph.edges],
+        "omitted": graph.omitted,
+    }
+
+
+def content(drift: DriftReport) -> dict[str, object]:
+    """report.json's document without ``generatedAt`` (which the shell's clock decides)."""
+    source = drift.source
+    return {
+        "schemaVersion": drift.schema_version,
+        "fingerprint": report_model.fingerprint(drift),
+        "needsAttention": report_model.needs_attention(drift),
+        "source": {
+            "url": source.url,
+            "branch": source.branch,
+            "revision": source.revision,
+            "tip": source.tip,
+            "notes": [{"code": str(n.code), "message": n.message} for n in source.notes],
+        },
+        "mode": str(drift.mode),
+        "applied": drift.applied,
+        "dryRun": drift.dry_run,
+        "summary": _summary(drift.summary),
+        "clusters": [_cluster(c) for c in drift.clusters],
+        "problems": [p.as_json() for p in drift.problems],
+        "notPlanned": [
+            {"deployment": n.deployment, "problems": [p.as_json() for p in n.problems]}
+            for n in drift.not_planned
+        ],
+        "orphans": {
+            "schedules": [_resource(r) for r in drift.orphans.schedules],
+            "policies": [_resource(r) for r in drift.orphans.policies],
+        },
+        "graph": _graph(drift.graph),
+    }
+
+
+def render_json(drift: DriftReport, *, generated_at: str) -> str:
+    """report.json's text: sorted keys, two-space indent, a trailing newline.
+
+    ``generated_at`` is the ISO-8601 UTC time the shell passes; it is not fingerprinted.
+    """
+    body = content(drift) | {"generatedAt": generated_at}
+    return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
