@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from gitopsd import __version__, config, demo, desired, publish, reconcile, wiring
-from gitopsd.adapters import manifest_files
+from gitopsd import __version__, config, daemon, demo, desired, publish, wiring
+from gitopsd.adapters import logs, manifest_files
 from gitopsd.core import graph_export, manifests, outcome, plan_output, problems
 from gitopsd.core.plan import Status
 from gitopsd.errors import ConfigError, ManifestPathError
@@ -94,8 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply.add_argument("--format", choices=("text", "json"), default="text")
 
+    daemon_ = commands.add_parser(
+        "run", help="the daemon: poll Git, converge Atlas, publish reports until SIGTERM"
+    )
+    daemon_.add_argument("--config", required=True, metavar="FILE", help="the TOML config file")
+
     demo = commands.add_parser(
-        "demo", help="plan and apply the example manifests against an emulated Atlas"
+        "demo", help="the whole loop on the example manifests: Git, an emulated Atlas, reports"
     )
     demo.add_argument(
         "--manifests",
@@ -178,12 +183,8 @@ def _cycle(args: argparse.Namespace, *, write: bool) -> int:
     settings = config.load(args.config)
     stop = threading.Event()
     dry_run = not write or args.dry_run
-    published: publish.Publication | None = None
     with wiring.Runtime(settings, dry_run=dry_run, stop=stop) as runtime:
-        checkout = runtime.source.checkout()
-        cycle = reconcile.run_cycle(runtime.deps(), stop, write=write, checkout=checkout)
-        if write:
-            published = publish.publish(cycle, checkout, runtime.publish_deps())
+        cycle, published = runtime.cycle(write=write)
     if args.format == "json":
         print(plan_output.render_json(cycle))
     else:
@@ -216,10 +217,19 @@ def describe(published: publish.Publication) -> list[str]:
     return lines
 
 
+_SOURCE_ERRORS = frozenset({outcome.SourceNoteCode.FETCH_FAILED, outcome.SourceNoteCode.UNVERIFIED})
+
+
 def _cycle_exit(cycle: outcome.CycleResult) -> int:
-    """1 on any error, 3 when something is left to change, else 0 (SPEC §6)."""
+    """1 on any error, 3 when something is left to change, else 0 (SPEC §6).
+
+    A branch tip that could not be fetched or verified is an error too: what Git asks now was
+    not read, whatever the last good revision says.
+    """
     statuses = set(cycle.statuses)
     if Status.ERROR in statuses or cycle.plan.unplanned or problems.has_errors(cycle.problems):
+        return EXIT_PROBLEMS
+    if any(note.code in _SOURCE_ERRORS for note in cycle.source.notes):
         return EXIT_PROBLEMS
     if statuses - {Status.IN_SYNC}:
         return EXIT_CHANGES
@@ -242,11 +252,14 @@ def _emulator(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code."""
     args = build_parser().parse_args(argv)
+    if args.command != "run":  # the daemon logs to standard output for journald
+        logs.configure(stream=sys.stderr, level="warning")
     command = {
         "validate": _validate,
         "graph": _graph,
         "plan": lambda a: _cycle(a, write=False),
         "apply": lambda a: _cycle(a, write=True),
+        "run": lambda a: daemon.run(Path(a.config)),
         "emulator": _emulator,
         "demo": _demo,
     }[args.command]

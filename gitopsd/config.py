@@ -119,6 +119,7 @@ class ServerSettings:
     """``[server]``: the local HTTP endpoint (health, metrics)."""
 
     listen: str = "127.0.0.1:9187"
+    webhook_secret_file: str = ""
 
     def address(self) -> tuple[str, int]:
         """``listen`` as (host, port), without the brackets of an IPv6 address."""
@@ -244,7 +245,8 @@ _SECTIONS: dict[str, dict[str, config_checks.Key]] = {
         "author_email": config_checks.Key(str, "an e-mail address", config_checks.email),
     },
     "server": {
-        "listen": config_checks.Key(str, 'HOST:PORT, e.g. "127.0.0.1:9187"', config_checks.listen)
+        "listen": config_checks.Key(str, 'HOST:PORT, e.g. "127.0.0.1:9187"', config_checks.listen),
+        "webhook_secret_file": _FILE,
     },
     "state": {
         "dir": config_checks.Key(str, "a directory", config_checks.not_empty, path=True),

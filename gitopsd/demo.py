@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import TextIO
 
-from gitopsd import config, publish, reconcile, wiring
+from gitopsd import config, demo_daemon, publish, wiring
 from gitopsd.core import plan_output
 from gitopsd.core.outcome import CycleResult
 from gitopsd.emulator import Emulator
@@ -217,11 +217,7 @@ dir = "state"
 def _cycle(config_path: Path, *, write: bool) -> tuple[CycleResult, publish.Publication | None]:
     stop = threading.Event()
     with wiring.Runtime(config.load(config_path), stop=stop, dry_run=not write) as runtime:
-        checkout = runtime.source.checkout()
-        cycle = reconcile.run_cycle(runtime.deps(), stop, write=write, checkout=checkout)
-        if not write:
-            return cycle, None
-        return cycle, publish.publish(cycle, checkout, runtime.publish_deps())
+        return runtime.cycle(write=write)
 
 
 def _change_atlas_by_hand(emulator: Emulator) -> None:
@@ -291,6 +287,8 @@ def run(manifests: Path, out: TextIO | None = None) -> int:
             assert again is not None
             say(_where(again) + "\n")
         say("\n")
+        say("== 7. gitopsd run: the daemon, a push and its webhook, then SIGTERM\n\n")
+        demo_daemon.run(root, config_path, emulator, say, git=_git, project=STAGING)
         say(
             "What happened: gitopsd put catalog-main back as Git says. CatalogEvents is in"
             " observe mode,\nso its drift is only reported; its schedule also serves two other"

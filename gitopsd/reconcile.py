@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from gitopsd import desired
+from gitopsd.adapters import logs
 from gitopsd.core import diff, digest, plan
 from gitopsd.core.model import ClusterKey, DesiredCluster, DesiredSchedule, DesiredState, ProjectKey
 from gitopsd.core.observed import ObservedCluster, ObservedProject, ObservedSchedule
@@ -198,7 +199,11 @@ def apply(
 
         def one(cluster_plan: plan.ClusterPlan, api: AtlasApi = api) -> ClusterResult:
             seen = observed.get(cluster_plan.key, Observation())
-            return _Applier(api, context, cluster_plan, seen).run()
+            held = seen.cluster
+            with logs.bind(
+                project_id=held.project_id if held else "", cluster=str(cluster_plan.key)
+            ):
+                return _Applier(api, context, cluster_plan, seen).run()
 
         for cluster_plan, result in zip(plans, api.map(one, plans), strict=True):
             if isinstance(result, AtlasError):

@@ -13,13 +13,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from gitopsd import config, desired, publish, source
+from gitopsd import config, desired, publish, reconcile, source
 from gitopsd.adapters import atlas, forge, state_db, yaml_edit
 from gitopsd.core import plan
+from gitopsd.core.outcome import CycleResult
 from gitopsd.reconcile import AtlasApi, Deps
 
 
@@ -27,14 +29,22 @@ class Runtime:
     """The live dependencies built from one Settings; close it to release connections."""
 
     def __init__(
-        self, settings: config.Settings, *, dry_run: bool = False, stop: threading.Event
+        self,
+        settings: config.Settings,
+        *,
+        dry_run: bool = False,
+        stop: threading.Event,
+        on_atlas_response: Callable[[str, int], None] | None = None,
     ) -> None:
         self.settings = settings
         self.dry_run = dry_run
         self.stop = stop
+        self._on_atlas_response = on_atlas_response
         self._clients: dict[str | None, atlas.AtlasClient] = {}
         self._lock = threading.Lock()
-        self.source = source.from_settings(settings.git, settings.state.dir, report=settings.report)
+        self.source = source.from_settings(
+            settings.git, settings.state.dir, report=settings.report, stop=stop
+        )
         self.memory = state_db.StateDB(settings.state.dir, history=settings.state.history)
         self._forge: forge.ForgeClient | None = None
 
@@ -81,6 +91,7 @@ class Runtime:
                 concurrency=a.concurrency,
                 dry_run=self.dry_run,
                 stop=self.stop,
+                on_response=self._on_atlas_response,
             )
             self._clients[profile] = client
             return client
@@ -155,3 +166,23 @@ class Runtime:
             sink=self.sink(),
             forge=self.forge(),
         )
+
+    def rate_limit_remaining(self) -> int | None:
+        """The lowest rate-limit budget Atlas reported to any client, if it reported one."""
+        with self._lock:
+            seen = [c.rate_limit_remaining for c in self._clients.values()]
+        known = [n for n in seen if n is not None]
+        return min(known) if known else None
+
+    def cycle(
+        self, *, write: bool, checkout: source.Checkout | None = None
+    ) -> tuple[CycleResult, publish.Publication | None]:
+        """One cycle: read the source, converge (with ``write``), and publish the report.
+
+        ``plan`` (``write`` False) publishes nothing; it only reads.
+        """
+        checkout = self.source.checkout() if checkout is None else checkout
+        result = reconcile.run_cycle(self.deps(), self.stop, write=write, checkout=checkout)
+        if not write:
+            return result, None
+        return result, publish.publish(result, checkout, self.publish_deps())

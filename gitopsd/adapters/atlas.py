@@ -11,6 +11,7 @@ reach a log line, an exception message or a repr.
 from __future__ import annotations
 
 import base64
+import contextvars
 import logging
 import random
 import threading
@@ -181,6 +182,8 @@ class AtlasClient:
         stop: every backoff wait is ``stop.wait(delay_s)``; set it to stop retrying.
         clock, jitter: monotonic seconds and a [0, 1) draw, injectable for tests.
         transport: the underlying transport (default: httpx's, with ``retries=0``).
+        on_response: called with (method, status) after every attempt, status 0 when no
+            answer came (for metrics); it must be quick and must not raise.
     """
 
     def __init__(
@@ -196,6 +199,7 @@ class AtlasClient:
         clock: Clock = time.monotonic,
         jitter: Jitter = random.random,
         transport: httpx.BaseTransport | None = None,
+        on_response: Callable[[str, int], None] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -208,6 +212,7 @@ class AtlasClient:
         self._clock, self._jitter = clock, jitter
         self._timeout_s = timeout_s
         self._timeout = httpx.Timeout(timeout_s)
+        self._on_response = on_response or (lambda _method, _status: None)
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         inner = transport or httpx.HTTPTransport(limits=limits, retries=0)
         self._dry_run_transport = DryRunTransport(inner) if dry_run else None
@@ -319,8 +324,10 @@ class AtlasClient:
             except AtlasError as error:
                 return error
 
+        # Each item runs in a copy of the caller's context, so log lines keep its cycle_id.
+        context = contextvars.copy_context()
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="atlas") as pool:
-            return list(pool.map(run, items))
+            return list(pool.map(lambda item: context.copy().run(run, item), items))
 
     # -- the one retry loop ----------------------------------------------------------------
 
@@ -376,13 +383,16 @@ class AtlasClient:
                 method, path, headers=headers, content=content, params=params, timeout=self._timeout
             )
         except httpx.TimeoutException as exc:
+            self._on_response(method, 0)
             raise AtlasTransientError(
                 f"{method} {path}: no answer within {self._timeout_s:g}s"
             ) from exc
         except httpx.TransportError as exc:
+            self._on_response(method, 0)
             raise AtlasTransientError(
                 f"{method} {path}: connection failed ({type(exc).__name__})"
             ) from exc
+        self._on_response(method, response.status_code)
         remaining = response.headers.get("RateLimit-Remaining")
         if remaining is not None and remaining.strip().isdigit():
             self.rate_limit_remaining = int(remaining)

@@ -234,7 +234,8 @@ class GitSource:
             args = ("ls-remote", "--end-of-options", access.url, ref)
             result = _git(git.Git(str(self.state_dir)), args, access.environment())
             if result.status != 0:
-                raise GitError(_failure(access, args, result))
+                where = f"{self.settings.branch} of {access.shown}"
+                raise GitError(f"cannot read {where}: {_failure(access, args, result)}")
             return _tip(result.out, ref)
 
     def checkout(self) -> Checkout:

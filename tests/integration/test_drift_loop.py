@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from support.forge_server import ForgeServer
-from support.gitworld import Remote, User
+from support.gitworld import Remote, User, ssh_key
 from support.manifests import ITEMS, deployment, docs, policy, project, schedule
 from support.world import PROJECT_ID, PROJECT_NAME, World, items
 
@@ -276,3 +276,34 @@ def test_a_pull_request_opens_on_drift_and_closes_when_it_is_gone(loop, tmp_path
         published = [loop.remote.git("log", "--all", "--format=%B"), *bodies]
         published += [loop.remote.show(BRANCH, REPORT), loop.remote.show(BRANCH, REPORT_JSON)]
         assert not [text for text in published if FORGE_TOKEN in text]
+
+
+def test_an_unsigned_tip_is_not_applied_and_the_report_says_why(loop, tmp_path):
+    """With signatures required, a new unsigned commit is reported and the last signed one used."""
+    key = ssh_key(tmp_path / "keys")
+    loop.user.write(
+        "manifests/backups.yaml", (loop.user.path / "manifests/backups.yaml").read_text()
+    )
+    signed = loop.user.commit("signed", signer=key.signer)
+    loop.user.push()
+    loop.world.config(
+        git=(
+            f'url = "{loop.remote.url}"\npath = "manifests"\nverify_signatures = true\n'
+            f'allowed_signers_file = "{key.allowed_signers}"'
+        )
+    )
+    assert loop.world.run("apply").code == 0
+    text = (loop.user.path / "manifests/backups.yaml").read_text()
+    loop.user.write(
+        "manifests/backups.yaml", text.replace("restoreWindowDays: 2", "restoreWindowDays: 4")
+    )
+    unsigned = loop.push("unsigned change")
+    result = loop.world.run("apply")
+    assert loop.world.schedule("orders-db")["restoreWindowDays"] == 2
+    assert result.code == 1
+    assert f"commit {unsigned} is not signed by a trusted key" in result.err
+    source = loop.report()["source"]
+    assert source["revision"] == signed
+    assert source["tip"] == unsigned
+    assert [n["code"] for n in source["notes"]] == ["unverified"]
+    assert unsigned[:12] in loop.remote.show(BRANCH, REPORT)

@@ -89,6 +89,9 @@ def test_remote_head_is_the_tip_without_a_clone(world: GitWorld):
     assert world.source().remote_head() == world.first
     assert not (world.state / "repo").exists()
     assert world.source(branch="nope").remote_head() is None
+    world.remote.path.rename(world.root / "gone.git")
+    with pytest.raises(GitError, match=r"cannot read main of file://.*remote\.git: git ls-remote"):
+        world.source().remote_head()
 
 
 def test_worktree_is_forced_to_the_revision(world: GitWorld):
@@ -448,6 +451,7 @@ def test_https_token_travels_in_a_header_only(world: GitWorld, https, tmp_path: 
     basic = base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
     assert https.authorizations
     assert set(https.authorizations) == {f"Basic {basic}"}
+    assert TOKEN not in (world.state / "repo" / ".git" / "config").read_text()
     assert _leaks(world.state, TOKEN, basic) == []
     assert TOKEN not in texts([checkout, git_source, *checkout.notes])
 

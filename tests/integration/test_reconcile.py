@@ -435,9 +435,14 @@ def test_demo_runs_the_whole_loop_through_git(capsys):
     assert "drift-report/REPORT.md" in branch
     report = out.split("== 5.", 1)[1].split("== 6.", 1)[0]
     assert "**Cannot be adopted automatically:** schedule catalog/catalog-standard" in report
-    last = out.split("== 6.", 1)[1]
+    last = out.split("== 6.", 1)[1].split("== 7.", 1)[0]
     assert last.count("committed to gitopsd/drift as ") == 1
     assert "gitopsd/drift already holds this report" in last
+    daemon = out.split("== 7.", 1)[1]
+    assert "systemd was told: READY=1" in daemon
+    assert "POST /hooks/git (GitHub push, signed): 202" in daemon
+    assert "Atlas now: catalog-staging snapshots at 02:00" in daemon
+    assert "SIGTERM: systemd was told STOPPING=1; exit code 0" in daemon
 
 
 def test_a_configured_profile_is_used_for_its_deployments(world):

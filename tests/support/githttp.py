@@ -141,7 +141,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
+    daemon_threads = False  # server_close() joins every handler: no thread outlives the test
 
     def __init__(self, root: Path, token: str, context: ssl.SSLContext) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)

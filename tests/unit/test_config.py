@@ -257,7 +257,7 @@ def test_watching_the_default_report_branch_is_refused_at_the_git_branch():
         ("git", "ssh_key", "ssh_key_file"),
         ("atlas", "api_token", "client_id_file"),
         ("atlas.profiles.prod", "client_secret", "client_secret_file"),
-        ("server", "webhook_secret", "*_file key"),
+        ("server", "webhook_secret", "webhook_secret_file"),
     ],
 )
 def test_inline_secrets_are_refused_without_showing_them(section, key, where):

@@ -1,0 +1,445 @@
+"""`gitopsd run`: the long-running service. Lifecycle, scheduling, signals and health.
+
+    settings = config.load(path)                    # exit 78 when unusable
+    lock the state directory                        # one daemon per [state] dir
+    runtime  = wiring.Runtime(settings)             # credentials read now: exit 78 if missing
+    listener = HttpServer(...)                      # /healthz /readyz /metrics /hooks/git
+    first fetch, then READY=1                       # systemd Type=notify
+    scheduler: poll (Git), drift (full check), heartbeat (WATCHDOG=1)
+    SIGHUP -> RELOADING=1, re-read, READY=1         # a bad config keeps the old one
+    SIGTERM -> STOPPING=1, finish in-flight, exit 0
+
+Owns the process's lifetime and the one rule that matters for safety: cycles never overlap.
+The poll job fetches the watched branch and runs a cycle when the revision changed or a drift
+check is due; the drift job forces a cycle every ``drift_interval_s``; a webhook asks for a
+poll now. Every request that arrives while a cycle runs is folded into one more cycle after it.
+A cycle's unexpected exception is logged with its traceback and counted, and the daemon keeps
+going. The heartbeat sends WATCHDOG=1 only while the scheduler runs and no cycle is stuck, so
+systemd restarts a daemon that stopped making progress. It must not decide anything a cycle
+decides (``wiring.Runtime.cycle``), and must not catch exceptions anywhere but at a job's edge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from gitopsd import config, credentials, metrics, publish, source, wiring
+from gitopsd.adapters import http_server, logs, scheduler, systemd, webhooks
+from gitopsd.core import report
+from gitopsd.core.outcome import CycleResult, SourceNoteCode
+from gitopsd.errors import ConfigError, GitopsdError
+
+EXIT_OK = 0
+EXIT_LOCKED = 1
+EXIT_CONFIG = 78
+LOCK_FILE = "gitopsd.lock"
+STUCK_FACTOR = 3.0
+"""A cycle running longer than this many drift intervals counts as stuck: no WATCHDOG=1."""
+
+log = logs.get("gitopsd.daemon")
+
+
+class LockedError(GitopsdError):
+    """Another gitopsd holds the state directory."""
+
+
+@contextlib.contextmanager
+def state_lock(directory: Path) -> Iterator[None]:
+    """Hold ``<state dir>/gitopsd.lock`` for the life of the daemon (released by the kernel)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / LOCK_FILE
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise LockedError(
+                f"another gitopsd (pid {holder}) is using the state directory {directory};"
+                " stop it, or give this one its own [state] dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+@dataclass(slots=True)
+class _Last:
+    """What the daemon knows about its last cycles (for /readyz, STATUS= and polling)."""
+
+    revision: str = ""
+    success_at: float | None = None
+    drift_at: float | None = None
+    summary: str = "no cycle yet"
+    running_since: float | None = None
+
+
+class Daemon:
+    """One daemon process over one configuration file.
+
+    Args:
+        config_path: the TOML file (re-read on SIGHUP).
+        environ: where credentials and NOTIFY_SOCKET come from (default ``os.environ``).
+        stream: where logs go (default: standard error).
+    """
+
+    def __init__(
+        self,
+        config_path: Path,
+        *,
+        environ: Mapping[str, str] | None = None,
+        stream: TextIO | None = None,
+    ) -> None:
+        self.config_path = config_path
+        self.environ = os.environ if environ is None else environ
+        self.stream = stream
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self.metrics = metrics.Metrics()
+        self.notifier = systemd.Notifier.from_environ(self.environ)
+        self._reload = threading.Event()
+        self._cycle_lock = threading.Lock()
+        self._wanted = threading.Event()
+        self._state_lock = threading.Lock()
+        self._last = _Last()
+        self._settings: config.Settings | None = None
+        self._runtime: wiring.Runtime | None = None
+        self._server: http_server.HttpServer | None = None
+        self._scheduler: scheduler.Scheduler | None = None
+        self._heartbeat_at = time.monotonic()
+
+    # -- the process ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until SIGTERM; the exit code (0, or 78 for a configuration error)."""
+        logs.configure(stream=self.stream)
+        try:
+            settings = config.load(self.config_path, environ=self.environ)
+        except ConfigError as exc:
+            log.error("config_invalid", error=str(exc))  # noqa: TRY400 - the message says it all
+            return EXIT_CONFIG
+        try:
+            with state_lock(Path(settings.state.dir)):
+                return self._serve(settings)
+        except LockedError as exc:
+            log.error("state_locked", error=str(exc))  # noqa: TRY400 - the message says it all
+            return EXIT_LOCKED
+        except ConfigError as exc:
+            log.error("config_invalid", error=str(exc))  # noqa: TRY400 - the message says it all
+            return EXIT_CONFIG
+
+    def _serve(self, settings: config.Settings) -> int:
+        self._install_signals()
+        self._settings = settings
+        self._runtime = self._open_runtime(settings)
+        try:
+            self._server = self._open_server(settings).start()
+            log.info("daemon_started", listen=self._server.url, config=str(self.config_path))
+            if not self._first_fetch():
+                return EXIT_OK
+            self.notifier.ready(status=f"watching {settings.git.branch}; first cycle starting")
+            self._scheduler = self._start_scheduler(settings)
+            self._main_loop()
+        finally:
+            self._shut_down()
+        log.info("daemon_stopped")
+        return EXIT_OK
+
+    def _install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, self._on_reload_signal)
+
+    def _on_stop_signal(self, _signum: int, _frame: FrameType | None) -> None:
+        self.stop.set()
+        self.wake.set()
+
+    def _on_reload_signal(self, _signum: int, _frame: FrameType | None) -> None:
+        self._reload.set()
+        self.wake.set()
+
+    def _open_runtime(self, settings: config.Settings) -> wiring.Runtime:
+        """A runtime whose credentials are read now, so a missing secret fails at start."""
+        runtime = wiring.Runtime(
+            settings, stop=self.stop, on_atlas_response=self.metrics.count_atlas_request
+        )
+        try:
+            runtime.client(None)  # reads the credentials: ConfigError when they are missing
+            runtime.forge()
+        except ConfigError:
+            runtime.close()
+            raise
+        return runtime
+
+    def _open_server(self, settings: config.Settings) -> http_server.HttpServer:
+        secret = credentials.read_secret(
+            "webhook_secret", file=settings.server.webhook_secret_file, environ=self.environ
+        )
+        return http_server.HttpServer(
+            settings.server.address(),
+            health=self,
+            metrics=self.metrics,
+            on_push=self._on_push,
+            branch=settings.git.branch,
+            webhook_secret=secret,
+        )
+
+    def _first_fetch(self) -> bool:
+        """Fetch until it works (READY=1 waits for it) or until asked to stop."""
+        attempt = 0
+        while not self.stop.is_set():
+            attempt += 1
+            try:
+                assert self._runtime is not None
+                checkout = self._runtime.source.checkout()
+            except GitopsdError as exc:
+                self.metrics.count_git_fetch_failure()
+                delay_s = min(60.0, 2.0**attempt)
+                log.warning("first_fetch_failed", error=str(exc), attempt=attempt, delay_s=delay_s)
+                self.notifier.status(f"waiting for the first fetch: {exc}")
+                self.stop.wait(delay_s)
+                continue
+            log.info("first_fetch", revision=checkout.revision)
+            return True
+        return False
+
+    def _start_scheduler(self, settings: config.Settings) -> scheduler.Scheduler:
+        jobs = scheduler.Scheduler()
+        self._add_jobs(jobs, settings)
+        jobs.start()
+        return jobs
+
+    def _add_jobs(self, jobs: scheduler.Scheduler, settings: config.Settings) -> None:
+        poll_s = settings.git.poll_interval_s
+        drift_s = settings.reconcile.drift_interval_s
+        jobs.every(
+            "poll", self._poll, interval_s=poll_s, jitter_s=min(poll_s * 0.1, 5.0), start_now=True
+        )
+        jobs.every("drift", self._drift, interval_s=drift_s, jitter_s=min(drift_s * 0.05, 30.0))
+        watchdog_s = self.notifier.watchdog_interval_s() or min(poll_s, 30.0)
+        jobs.every("heartbeat", self._heartbeat, interval_s=watchdog_s, start_now=True)
+
+    def _main_loop(self) -> None:
+        while not self.stop.is_set():
+            self.wake.wait()
+            self.wake.clear()
+            if self._reload.is_set() and not self.stop.is_set():
+                self._reload.clear()
+                self._do_reload()
+
+    def _shut_down(self) -> None:
+        self.notifier.stopping(status="stopping: finishing the cycle in flight")
+        self.stop.set()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+        with self._cycle_lock:  # the in-flight cycle has written its report
+            pass
+        if self._server is not None:
+            self._server.stop()
+        if self._runtime is not None:
+            self._runtime.close()
+        self.notifier.close()
+
+    # -- reload ---------------------------------------------------------------------------------
+
+    def _do_reload(self) -> None:
+        """RELOADING=1, re-read the file, swap between cycles, READY=1 (old config on failure)."""
+        self.notifier.reloading(time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)
+        try:
+            settings = config.load(self.config_path, environ=self.environ)
+            runtime = self._open_runtime(settings)
+        except ConfigError as exc:
+            log.error("reload_failed", error=str(exc))  # noqa: TRY400 - the message says it all
+            self.notifier.ready(status=f"reload failed, keeping the old configuration: {exc}")
+            return
+        with self._cycle_lock:
+            old, self._runtime, self._settings = self._runtime, runtime, settings
+        if old is not None:
+            old.close()
+        if self._scheduler is not None:
+            self._add_jobs(self._scheduler, settings)
+        log.info("config_reloaded", config=str(self.config_path))
+        self.notifier.ready(status=f"configuration reloaded; {self._last.summary}")
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        """Fetch; run a cycle when the revision changed or a cycle was asked for.
+
+        The fetch moves the worktree the manifests are read from, so it happens only while no
+        cycle runs: a poll that finds one running asks it for one more instead.
+        """
+        self._run("poll", poll=True)
+
+    def _drift(self) -> None:
+        self._run("drift")
+
+    def _on_push(self, event: webhooks.PushEvent) -> bool:
+        """A push to the watched branch: poll now (after the running cycle, if any)."""
+        log.info("webhook_push", ref=event.ref, after=event.after)
+        self._wanted.set()
+        if self._scheduler is not None:
+            self._scheduler.run_soon("poll")
+        return True
+
+    def request_cycle(self) -> None:
+        """Run a cycle as soon as possible, without overlapping one that runs."""
+        self._wanted.set()
+        if self._scheduler is not None:
+            self._scheduler.run_soon("poll")
+
+    def _run(self, reason: str, *, poll: bool = False) -> None:
+        """Cycles until no request is left; never two at once."""
+        if not self._cycle_lock.acquire(blocking=False):
+            self._wanted.set()  # the running cycle's owner runs one more
+            return
+        try:
+            checkout = self._fetch() if poll else None
+            if poll and checkout is None:
+                return
+            if poll and checkout is not None and not self._wanted.is_set():
+                with self._state_lock:
+                    if checkout.revision == self._last.revision:
+                        return
+            while not self.stop.is_set():
+                self._wanted.clear()
+                self._one_cycle(reason, checkout)
+                checkout = None
+                if not self._wanted.is_set():
+                    break
+                reason = "requested"
+        finally:
+            self._cycle_lock.release()
+
+    def _fetch(self) -> source.Checkout | None:
+        """The watched branch now; None (counted, logged) when there is no revision to read."""
+        runtime = self._runtime
+        if runtime is None or self.stop.is_set():
+            return None
+        try:
+            checkout = runtime.source.checkout()
+        except GitopsdError as exc:
+            self.metrics.count_git_fetch_failure()
+            log.warning("fetch_failed", error=str(exc))
+            return None
+        if any(n.code is SourceNoteCode.FETCH_FAILED for n in checkout.notes):
+            self.metrics.count_git_fetch_failure()
+        return checkout
+
+    def _one_cycle(self, reason: str, checkout: source.Checkout | None) -> None:
+        runtime = self._runtime
+        assert runtime is not None
+        cycle_id = uuid.uuid4().hex[:12]
+        started = time.monotonic()
+        with self._state_lock:
+            self._last.running_since = started
+        with logs.bind(cycle_id=cycle_id):
+            log.info("cycle_started", reason=reason)
+            try:
+                result, published = runtime.cycle(write=True, checkout=checkout)
+            except Exception as exc:  # the job boundary: log, count, keep running
+                self.metrics.count_cycle_exception()
+                self.metrics.observe_cycle(time.monotonic() - started, "exception")
+                log.exception("cycle_failed", error=str(exc))
+                self.notifier.status(f"last cycle failed: {exc}")
+                with self._state_lock:
+                    self._last.running_since = None
+                return
+            duration_s = time.monotonic() - started
+            self._record(result, published, duration_s)
+
+    def _record(
+        self, result: CycleResult, published: publish.Publication | None, duration_s: float
+    ) -> None:
+        drift = None if published is None else published.drift
+        problems = () if published is None else published.problems
+        failed = bool(problems) or any(
+            n.code in (SourceNoteCode.FETCH_FAILED, SourceNoteCode.UNVERIFIED)
+            for n in result.source.notes
+        )
+        self.metrics.observe_cycle(duration_s, "published-with-problems" if failed else "ok")
+        if drift is not None:
+            by_status = {str(s): n for s, n in drift.summary.by_status}
+            self.metrics.set_clusters(by_status)
+            summary = report.commit_message(drift).splitlines()[0]
+        else:
+            summary = f"{len(result.plan.clusters)} clusters"
+        remaining = self._runtime.rate_limit_remaining() if self._runtime else None
+        if remaining is not None:
+            self.metrics.set_rate_limit_remaining(float(remaining))
+        now = time.monotonic()
+        with self._state_lock:
+            self._last.revision = result.revision
+            self._last.running_since = None
+            self._last.summary = f"{summary} at {result.source.branch}@{result.revision[:12]}"
+            if not failed:
+                self._last.success_at = now
+        if not failed:
+            self.metrics.set_last_success(time.time())
+        for problem in problems:
+            log.error("publish_failed", error=problem)
+        log.info("cycle_finished", duration_s=round(duration_s, 3), summary=summary)
+        self.notifier.status(self._last.summary)
+
+    def _heartbeat(self) -> None:
+        """WATCHDOG=1 while the scheduler runs jobs and no cycle is stuck."""
+        self._heartbeat_at = time.monotonic()
+        if self._stuck():
+            log.warning("cycle_stuck", running_s=self._running_s())
+            return
+        self.notifier.watchdog()
+
+    def _running_s(self) -> float:
+        with self._state_lock:
+            since = self._last.running_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def _stuck(self) -> bool:
+        settings = self._settings
+        limit_s = STUCK_FACTOR * (settings.reconcile.drift_interval_s if settings else 900.0)
+        return self._running_s() > limit_s
+
+    # -- health (http_server.Health) -------------------------------------------------------------
+
+    def alive(self) -> bool:
+        """The scheduler's heartbeat ran recently and no cycle is stuck."""
+        settings = self._settings
+        if settings is None or self._scheduler is None:
+            return False
+        window_s = 3 * max(settings.git.poll_interval_s, 1.0) + 60.0
+        return time.monotonic() - self._heartbeat_at < window_s and not self._stuck()
+
+    def ready(self) -> tuple[bool, str]:
+        """A cycle succeeded within the last three poll intervals."""
+        settings = self._settings
+        with self._state_lock:
+            success_at = self._last.success_at
+        if settings is None or success_at is None:
+            return False, "no successful cycle yet"
+        age_s = time.monotonic() - success_at
+        window_s = 3 * settings.git.poll_interval_s
+        if age_s > window_s:
+            return False, f"the last successful cycle was {age_s:.0f} s ago (> {window_s:.0f} s)"
+        return True, ""
+
+
+def run(config_path: Path) -> int:
+    """``gitopsd run --config FILE``."""
+    return Daemon(config_path).run()
