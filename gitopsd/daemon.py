@@ -7,6 +7,7 @@
     first fetch, then READY=1                       # systemd Type=notify
     scheduler: poll (Git), drift (full check), heartbeat (WATCHDOG=1)
     SIGHUP -> RELOADING=1, re-read, READY=1         # a bad config keeps the old one
+    SIGUSR1 -> a cycle now                          # the manual trigger
     SIGTERM -> STOPPING=1, finish in-flight, exit 0
 
 Owns the process's lifetime and the one rule that matters for safety: cycles never overlap.
@@ -84,8 +85,9 @@ class _Last:
     """What the daemon knows about its last cycles (for /readyz, STATUS= and polling)."""
 
     revision: str = ""
+    tip: str = ""
     success_at: float | None = None
-    drift_at: float | None = None
+    healthy: bool = False
     summary: str = "no cycle yet"
     running_since: float | None = None
 
@@ -114,6 +116,7 @@ class Daemon:
         self.metrics = metrics.Metrics()
         self.notifier = systemd.Notifier.from_environ(self.environ)
         self._reload = threading.Event()
+        self._trigger = threading.Event()
         self._cycle_lock = threading.Lock()
         self._wanted = threading.Event()
         self._state_lock = threading.Lock()
@@ -165,6 +168,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_stop_signal)
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_reload_signal)
+        signal.signal(signal.SIGUSR1, self._on_trigger_signal)
 
     def _on_stop_signal(self, _signum: int, _frame: FrameType | None) -> None:
         self.stop.set()
@@ -172,6 +176,10 @@ class Daemon:
 
     def _on_reload_signal(self, _signum: int, _frame: FrameType | None) -> None:
         self._reload.set()
+        self.wake.set()
+
+    def _on_trigger_signal(self, _signum: int, _frame: FrameType | None) -> None:
+        self._trigger.set()
         self.wake.set()
 
     def _open_runtime(self, settings: config.Settings) -> wiring.Runtime:
@@ -242,6 +250,10 @@ class Daemon:
             if self._reload.is_set() and not self.stop.is_set():
                 self._reload.clear()
                 self._do_reload()
+            if self._trigger.is_set() and not self.stop.is_set():
+                self._trigger.clear()
+                log.info("cycle_requested", by="SIGUSR1")
+                self.request_cycle()
 
     def _shut_down(self) -> None:
         self.notifier.stopping(status="stopping: finishing the cycle in flight")
@@ -294,9 +306,7 @@ class Daemon:
     def _on_push(self, event: webhooks.PushEvent) -> bool:
         """A push to the watched branch: poll now (after the running cycle, if any)."""
         log.info("webhook_push", ref=event.ref, after=event.after)
-        self._wanted.set()
-        if self._scheduler is not None:
-            self._scheduler.run_soon("poll")
+        self.request_cycle()
         return True
 
     def request_cycle(self) -> None:
@@ -316,7 +326,9 @@ class Daemon:
                 return
             if poll and checkout is not None and not self._wanted.is_set():
                 with self._state_lock:
-                    if checkout.revision == self._last.revision:
+                    if (checkout.revision, checkout.tip) == (self._last.revision, self._last.tip):
+                        if self._last.healthy and not checkout.notes:  # nothing new: a success
+                            self._last.success_at = time.monotonic()
                         return
             while not self.stop.is_set():
                 self._wanted.clear()
@@ -387,8 +399,10 @@ class Daemon:
         now = time.monotonic()
         with self._state_lock:
             self._last.revision = result.revision
+            self._last.tip = result.source.tip
             self._last.running_since = None
             self._last.summary = f"{summary} at {result.source.branch}@{result.revision[:12]}"
+            self._last.healthy = not failed
             if not failed:
                 self._last.success_at = now
         if not failed:
@@ -427,7 +441,11 @@ class Daemon:
         return time.monotonic() - self._heartbeat_at < window_s and not self._stuck()
 
     def ready(self) -> tuple[bool, str]:
-        """A cycle succeeded within the last three poll intervals."""
+        """A cycle succeeded within the last three poll intervals.
+
+        A poll that finds the revision unchanged counts as a successful cycle while the last
+        full cycle succeeded: Git was read and there was nothing new to do.
+        """
         settings = self._settings
         with self._state_lock:
             success_at = self._last.success_at

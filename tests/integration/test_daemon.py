@@ -219,3 +219,85 @@ def test_many_cycles_leave_threads_descriptors_and_memory_flat(loop):
 
 def _cycles(items: list[object]) -> int:
     return sum(1 for i in items if isinstance(i, dict) and i.get("event") == "cycle_finished")
+
+
+def test_sigusr1_runs_a_cycle_now_even_when_git_did_not_change(loop):
+    """The manual trigger: a full cycle that finds drift made in Atlas, long before the timer."""
+    config = configure(loop, poll_s=3600)
+    with notify_socket() as notify, start(config, notify) as daemon:
+        notify.wait("STATUS=drift: all 2 clusters in sync")
+        daemon.log("cycle_finished")
+        loop.world.drift_schedule("orders-db", {"restoreWindowDays": 1})
+        daemon.signal(signal.SIGUSR1)
+        daemon.log("cycle_requested", by="SIGUSR1")
+        daemon.logs.wait_for(lambda items: _cycles(items) >= 2, 30, "the requested cycle")
+        assert loop.world.schedule("orders-db")["restoreWindowDays"] == 2
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+
+
+def test_an_unexpected_exception_is_logged_counted_and_survived(loop):
+    """A cycle that blows up is logged with its traceback and counted; the daemon goes on.
+
+    The state database is made corrupt; once the file is gone, the next cycle succeeds in the
+    same process.
+    """
+    config = configure(loop, poll_s=3600)
+    state = loop.world.root / "state" / state_db.FILE_NAME
+    with notify_socket() as notify, start(config, notify) as daemon:
+        daemon.log("cycle_finished")
+        state.write_bytes(b"this is not a database" * 100)
+        daemon.signal(signal.SIGUSR1)
+        failed = daemon.log("cycle_failed")
+        assert "Traceback" in str(failed["exception"])
+        text = httpx.get(daemon.url + "/metrics").text
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        assert families["gitopsd_cycle_exceptions"].samples[0].value == 1
+        state.unlink()
+        daemon.signal(signal.SIGUSR1)
+        daemon.logs.wait_for(lambda items: _cycles(items) >= 2, 30, "a cycle after the failure")
+        assert httpx.get(daemon.url + "/healthz").status_code == 200
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+
+
+def test_no_watchdog_while_a_cycle_is_stuck(loop):
+    """A cycle running past three drift intervals stops WATCHDOG=1 and says so in the log.
+
+    Every Atlas answer takes 1.5 s, so the first cycle (six requests or more) runs for 9 s or
+    more, far past three drift intervals of 0.3 s; heartbeats come every 0.5 s.
+    """
+    loop.world.admin.put("/_emulator/faults", json={"latency_ms": 1500}).raise_for_status()
+    config = configure(loop, drift_s=0.3)
+    with notify_socket() as notify, start(config, notify, WATCHDOG_USEC="1000000") as daemon:
+        daemon.log("cycle_started")
+        stuck = daemon.log("cycle_stuck")
+        assert float(stuck["running_s"]) > 0.9
+        seen = len(notify.messages.snapshot())
+        daemon.log("cycle_stuck", timeout_s=30)
+        later = daemon.count("cycle_stuck")
+        daemon.logs.wait_for(lambda items: _count(items, "cycle_stuck") > later, 30, "stuck again")
+        between = notify.messages.snapshot()[seen:]
+        assert daemon.count("cycle_finished") == 0  # still the same slow cycle (about 9 s)
+        assert "WATCHDOG=1" not in between
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code(timeout_s=60) == 0
+
+
+def _count(items: list[object], event: str) -> int:
+    return sum(1 for i in items if isinstance(i, dict) and i.get("event") == event)
+
+
+def test_ready_stays_true_while_polls_find_nothing_new(loop):
+    """Polls that find the same revision count as successful cycles for /readyz."""
+    config = configure(loop, poll_s=0.2, drift_s=3600)
+    with notify_socket() as notify, start(config, notify) as daemon:
+        status = notify.wait("STATUS=drift: all 2 clusters in sync")
+        heartbeats = status
+        for _ in range(3):  # a heartbeat a second: well past three poll intervals of 0.2 s
+            heartbeats = notify.wait("WATCHDOG=1", after=heartbeats + 1)
+        assert daemon.count("cycle_finished") == 1
+        ready = httpx.get(daemon.url + "/readyz")
+        assert ready.status_code == 200, ready.text
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
