@@ -45,6 +45,7 @@ EXIT_OK = 0
 EXIT_LOCKED = 1
 EXIT_CONFIG = 78
 LOCK_FILE = "gitopsd.lock"
+_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
 STUCK_FACTOR = 3.0
 """A cycle running longer than this many drift intervals counts as stuck: no WATCHDOG=1."""
 
@@ -152,17 +153,32 @@ class Daemon:
         self._settings = settings
         self._runtime = self._open_runtime(settings)
         try:
-            self._server = self._open_server(settings).start()
+            with self._signals_blocked():
+                self._server = self._open_server(settings).start()
             log.info("daemon_started", listen=self._server.url, config=str(self.config_path))
             if not self._first_fetch():
                 return EXIT_OK
             self.notifier.ready(status=f"watching {settings.git.branch}; first cycle starting")
-            self._scheduler = self._start_scheduler(settings)
+            with self._signals_blocked():
+                self._scheduler = self._start_scheduler(settings)
             self._main_loop()
         finally:
             self._shut_down()
         log.info("daemon_stopped")
         return EXIT_OK
+
+    @contextlib.contextmanager
+    def _signals_blocked(self) -> Iterator[None]:
+        """Start threads here: they inherit a mask blocking the daemon's signals.
+
+        The kernel then delivers those signals to the main thread, the only one that runs
+        Python signal handlers, so none waits on a busy thread.
+        """
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
     def _install_signals(self) -> None:
         signal.signal(signal.SIGTERM, self._on_stop_signal)
@@ -245,7 +261,7 @@ class Daemon:
 
     def _main_loop(self) -> None:
         while not self.stop.is_set():
-            self.wake.wait()
+            self.wake.wait(timeout=1.0)  # a bound, should a signal still land elsewhere
             self.wake.clear()
             if self._reload.is_set() and not self.stop.is_set():
                 self._reload.clear()

@@ -145,6 +145,14 @@ def read_text(file: str, max_file_bytes: int, name: str | None = None) -> str | 
         )
 
 
+def _inside(file: str, root: str) -> bool:
+    """Whether ``file``, links followed, lies under ``root``.
+
+    A repository may link within itself, never to files of the machine reading it.
+    """
+    return Path(file).resolve().is_relative_to(Path(root).resolve())
+
+
 def load(paths: list[str], options: LoadOptions | None = None) -> Loaded:
     """Read every manifest document under ``paths``; a bad file is a problem, never an abort."""
     options = options or LoadOptions()
@@ -153,6 +161,16 @@ def load(paths: list[str], options: LoadOptions | None = None) -> Loaded:
     problems: list[Problem] = []
     for file in files:
         name = os.path.relpath(file, options.relative_to) if options.relative_to else file
+        if options.relative_to and not _inside(file, options.relative_to):
+            problems.append(
+                _file_problem(
+                    name,
+                    "file-unreadable",
+                    "is a symbolic link to a file outside the repository; not read",
+                    "commit the manifest itself, not a link to a file elsewhere",
+                )
+            )
+            continue
         text = read_text(file, options.max_file_bytes, name)
         if isinstance(text, Problem):
             problems.append(text)
