@@ -23,6 +23,7 @@ decides (``wiring.Runtime.cycle``), and must not catch exceptions anywhere but a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 import signal
@@ -38,7 +39,7 @@ from typing import TextIO
 from gitopsd import config, credentials, metrics, publish, source, wiring
 from gitopsd.adapters import http_server, logs, scheduler, systemd, webhooks
 from gitopsd.core import report
-from gitopsd.core.outcome import CycleResult, SourceNoteCode
+from gitopsd.core.outcome import CycleResult, SourceNote, SourceNoteCode
 from gitopsd.errors import ConfigError, GitopsdError
 
 EXIT_OK = 0
@@ -127,6 +128,7 @@ class Daemon:
         self._server: http_server.HttpServer | None = None
         self._scheduler: scheduler.Scheduler | None = None
         self._heartbeat_at = time.monotonic()
+        self._first_notes: tuple[SourceNote, ...] = ()
 
     # -- the process ----------------------------------------------------------------------------
 
@@ -240,7 +242,8 @@ class Daemon:
                 self.stop.wait(delay_s)
                 continue
             log.info("first_fetch", revision=checkout.revision)
-            return True
+            self._first_notes = checkout.notes  # e.g. the clone was made again: the first
+            return True  # cycle's report must say so, though its own fetch finds it sound
         return False
 
     def _start_scheduler(self, settings: config.Settings) -> scheduler.Scheduler:
@@ -340,6 +343,9 @@ class Daemon:
             checkout = self._fetch() if poll else None
             if poll and checkout is None:
                 return
+            if checkout is not None and self._first_notes:
+                notes = (*self._first_notes, *checkout.notes)
+                checkout, self._first_notes = dataclasses.replace(checkout, notes=notes), ()
             if poll and checkout is not None and not self._wanted.is_set():
                 with self._state_lock:
                     if (checkout.revision, checkout.tip) == (self._last.revision, self._last.tip):

@@ -82,6 +82,10 @@ def _tip(ls_remote: str, ref: str) -> str | None:
     return None
 
 
+_REPORT_TMP = "gitopsd-report-"
+"""Prefix of the temporary index and blobs of a report commit, inside ``.git``."""
+
+
 class _Session:
     """One open ``git.Repo`` and the environment every command of one operation runs with."""
 
@@ -357,6 +361,8 @@ class GitSource:
             return ""
         if not git_dir.is_dir():
             return f"the clone at {self.path} had no .git directory (an interrupted clone)"
+        for leftover in git_dir.glob(_REPORT_TMP + "*"):  # a report commit cut short by a kill
+            shutil.rmtree(leftover, ignore_errors=True)
         stale = [name for name in _LOCK_FILES if (git_dir / name).exists()]
         stale += [str(p.relative_to(git_dir)) for p in (git_dir / "refs").rglob("*.lock")]
         if stale:
@@ -462,7 +468,7 @@ class _ReportRefs:
     def write_commit(
         self, *, base: str, parent: str, files: tuple[tuple[str, bytes], ...], message: str
     ) -> str:
-        with tempfile.TemporaryDirectory(dir=self.s.git_dir, prefix="gitopsd-report-") as tmp:
+        with tempfile.TemporaryDirectory(dir=self.s.git_dir, prefix=_REPORT_TMP) as tmp:
             env = self._author() | {"GIT_INDEX_FILE": str(Path(tmp, "index"))}
             self.s.run("read-tree", f"{base}^{{tree}}", env=env)
             for i, (path, data) in enumerate(files):
