@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean prism
+.PHONY: demo test lint typecheck unit bench crash soak clean prism
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/manifests_bench.py
 	$(BIN)/python bench/atlas_bench.py
 	$(BIN)/python bench/reconcile_bench.py
+	$(BIN)/python bench/scale_bench.py --quick
+
+crash: $(STAMP)
+	$(BIN)/python bench/crash.py
+
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist

@@ -373,8 +373,10 @@ class Daemon:
             self.metrics.count_git_fetch_failure()
             log.warning("fetch_failed", error=str(exc))
             return None
-        if any(n.code is SourceNoteCode.FETCH_FAILED for n in checkout.notes):
-            self.metrics.count_git_fetch_failure()
+        for note in checkout.notes:
+            if note.code is SourceNoteCode.FETCH_FAILED:
+                self.metrics.count_git_fetch_failure()
+                log.warning("fetch_failed", error=note.message, revision=checkout.revision)
         return checkout
 
     def _one_cycle(self, reason: str, checkout: source.Checkout | None) -> None:

@@ -316,6 +316,14 @@ class _Applier:
     def _patch_cluster(self, action: plan.Action) -> bool:
         assert self.cluster is not None
         project_id, name = self.cluster.project_id, self.cluster.name
+        if (
+            action.backup_enabled is True
+            and not self.cluster.backup_enabled
+            and not self.context.dry_run
+        ):
+            # Remembered before sending: if the answer or read-back is lost, Atlas's default
+            # is still known to be gitopsd's doing (and plan checks it still looks default).
+            self.context.memory.remember_fresh_default(str(self.desired.key), self.context.revision)
         readback = self._write(
             action,
             lambda: self.api.patch_cluster(

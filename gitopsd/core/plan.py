@@ -17,7 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gitopsd.core import diff
-from gitopsd.core.model import ClusterKey, DesiredCluster, DesiredSchedule, DesiredState, Mode
+from gitopsd.core.model import (
+    ClusterKey,
+    DesiredCluster,
+    DesiredSchedule,
+    DesiredState,
+    Frequency,
+    Mode,
+    RetentionUnit,
+)
 from gitopsd.core.observed import ObservedCluster, ObservedSchedule
 from gitopsd.core.problems import Problem
 
@@ -284,6 +292,27 @@ def _flag(change: diff.FieldChange | None, safe: tuple[diff.FieldChange, ...]) -
     return change.git is True
 
 
+ATLAS_DEFAULT_RETENTIONS = frozenset(
+    {
+        (Frequency.HOURLY, 7, RetentionUnit.DAYS),
+        (Frequency.DAILY, 7, RetentionUnit.DAYS),
+        (Frequency.WEEKLY, 4, RetentionUnit.WEEKS),
+        (Frequency.MONTHLY, 12, RetentionUnit.MONTHS),
+    }
+)
+"""What the schedule Atlas creates when backup is first enabled keeps, by frequency."""
+
+
+def looks_like_atlas_default(held: ObservedSchedule) -> bool:
+    """Whether ``held`` is still the schedule Atlas creates when backup is turned on.
+
+    Turning backup on again can bring back an older schedule (with protection someone asked
+    for): only Atlas's own default may be replaced without the guard.
+    """
+    kept = {(i.frequency, i.retention.value, i.retention.unit) for i in held.items}
+    return kept == ATLAS_DEFAULT_RETENTIONS and not held.copy_settings
+
+
 def _schedule_action(
     desired: DesiredCluster,
     schedule: DesiredSchedule,
@@ -304,7 +333,7 @@ def _schedule_action(
         )
         return (), action
     changes = diff.diff_schedule(schedule, held, desired.source)
-    if fresh:
+    if fresh and looks_like_atlas_default(held):
         changes = tuple(_as_default_replacement(c) for c in changes)
     if not changes:
         return (), None

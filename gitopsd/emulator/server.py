@@ -76,13 +76,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if response.drop:
             self.close_connection = True
             return
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (its timeout was shorter than the injected latency): what a
+            # server sees then, not an emulator error worth a traceback on stderr.
+            self.close_connection = True
 
     do_GET = do_PUT = do_PATCH = do_POST = do_DELETE = do_HEAD = _answer  # noqa: N815
 

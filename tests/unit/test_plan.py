@@ -444,10 +444,30 @@ def test_shared_tier_without_backup_in_the_manifest_is_fine():
 # -- fresh default schedules -------------------------------------------------------------------
 
 
+ATLAS_DEFAULT = [
+    item("hourly", 6, 7, "days"),
+    item("daily", 1, 7, "days"),
+    item("weekly", 1, 4, "weeks"),
+    item("monthly", 40, 12, "months"),
+]
+
+
+def atlas_default() -> Observation:
+    """Atlas holding the schedule it creates when backup is turned on."""
+    return observation_of(desired_cluster(schedule=desired_schedule(items=ATLAS_DEFAULT)))
+
+
+def default_item_removed() -> DesiredCluster:
+    """A manifest asking for Atlas's default schedule without its daily item."""
+    kept = [i for i in ATLAS_DEFAULT if str(i.frequency) != "daily"]
+    return desired_cluster(schedule=desired_schedule(items=kept))
+
+
 def test_fresh_default_item_removal_is_low_and_not_destructive():
     """Replacing Atlas's default schedule removes nothing anyone asked for."""
-    desired = item_removed()
-    plan = plan_of(desired, options=Options(fresh_defaults=frozenset({desired.key})))
+    desired = default_item_removed()
+    fresh = Options(fresh_defaults=frozenset({desired.key}))
+    plan = plan_of(desired, atlas_default(), options=fresh)
     (change,) = plan.changes
     assert (change.severity, change.destructive) == (Severity.LOW, False)
     assert change.why.endswith(
@@ -457,9 +477,17 @@ def test_fresh_default_item_removal_is_low_and_not_destructive():
 
 def test_fresh_default_schedule_is_planned_not_blocked():
     """A fresh default schedule is replaced without the guard."""
+    desired = default_item_removed()
+    fresh = Options(fresh_defaults=frozenset({desired.key}))
+    plan = plan_of(desired, atlas_default(), options=fresh)
+    assert holds(plan) == [(ActionKind.PATCH_SCHEDULE, None)]
+
+
+def test_a_remembered_default_that_no_longer_looks_default_stays_guarded():
+    """Backup turned on again may bring back an older schedule: the guard stays on for it."""
     desired = item_removed()
     plan = plan_of(desired, options=Options(fresh_defaults=frozenset({desired.key})))
-    assert holds(plan) == [(ActionKind.PATCH_SCHEDULE, None)]
+    assert holds(plan) == [(ActionKind.PATCH_SCHEDULE, Hold.BLOCKED)]
 
 
 def test_fresh_defaults_cover_only_the_clusters_named():
