@@ -68,7 +68,7 @@ import pytest
 from support.daemon import DaemonProcess, NotifySocket, notify_socket
 from support.gitworld import Remote, User
 from support.manifests import ITEMS, deployment, docs, policy, project, schedule
-from support.world import PROJECT_ID, PROJECT_NAME, items
+from support.world import MATCHING, PROJECT_ID, PROJECT_NAME
 
 from gitopsd.emulator import Emulator
 
@@ -92,13 +92,6 @@ a push the remote has not applied, a push the remote applied but did not answer,
 database write."""
 SERVER_WORDS = ("upload-pack", "receive-pack")
 GIT_LOCKS = ("index.lock", "refs/remotes/origin/main.lock", "HEAD.lock")
-MATCHING = {
-    "referenceHourOfDay": 3,
-    "referenceMinuteOfHour": 30,
-    "restoreWindowDays": 2,
-    "copySettings": [],
-    "policies": [{"policyItems": items(("hourly", 6, "days", 2), ("daily", 1, "days", 7))}],
-}
 SIGSTOP, SIGCONT, SIGKILL = signal.SIGSTOP, signal.SIGCONT, signal.SIGKILL
 
 

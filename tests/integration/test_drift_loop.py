@@ -15,18 +15,11 @@ import pytest
 from support.forge_server import ForgeServer
 from support.gitworld import Remote, User, ssh_key
 from support.manifests import ITEMS, deployment, docs, policy, project, schedule
-from support.world import PROJECT_ID, PROJECT_NAME, World, items
+from support.world import MATCHING, PROJECT_ID, PROJECT_NAME, World
 
 REPORT = "drift-report/REPORT.md"
 REPORT_JSON = "drift-report/report.json"
 BRANCH = "gitopsd/drift"
-MATCHING = {
-    "referenceHourOfDay": 3,
-    "referenceMinuteOfHour": 30,
-    "restoreWindowDays": 2,
-    "copySettings": [],
-    "policies": [{"policyItems": items(("hourly", 6, "days", 2), ("daily", 1, "days", 7))}],
-}
 FORGE_TOKEN = "forge-token-Zq8XbN3vV1"  # noqa: S105 - a distinctive value to search leaks for
 
 

@@ -113,29 +113,6 @@ def listener(start: Start) -> Listener:
     return start()
 
 
-def exchange(address: tuple[str, int], data: bytes) -> bytes:
-    """Send raw bytes on a fresh connection; everything the server sends before it closes."""
-    with socket.create_connection(address, timeout=WAIT_S) as sock:
-        sock.sendall(data)
-        return read_to_end(sock)
-
-
-def read_to_end(sock: socket.socket) -> bytes:
-    """Read until the server closes the connection (a reset after the answer counts too)."""
-    chunks = []
-    try:
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    except ConnectionResetError:
-        pass
-    return b"".join(chunks)
-
-
-def status_of(answer: bytes) -> int:
-    """The status code of a raw HTTP answer."""
-    return int(answer.split(b" ", 2)[1])
-
-
 def scrape(listener: Listener) -> dict[str, Metric]:
     """GET /metrics and parse it; families by name."""
     response = listener.client.get("/metrics")
@@ -384,8 +361,8 @@ def test_an_oversized_body_is_413_before_it_is_sent(start):
     head = "".join(f"{k}: {v}\r\n" for k, v in hooks.github(body).items())
     request = f"POST /hooks/git HTTP/1.1\r\nHost: x\r\n{head}Content-Length: 1001\r\n\r\n"
     # No body follows: the answer can only come if the server did not wait to read it.
-    answer = exchange(listener.address, request.encode())
-    assert status_of(answer) == 413
+    answer = hooks.exchange(listener.address, request.encode())
+    assert hooks.status_of(answer) == 413
     assert listener.pushes.events == []
 
 
@@ -395,7 +372,7 @@ def test_the_default_limit_is_one_mebibyte(listener):
         b"POST /hooks/git HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\n"
         b"Content-Length: 1048577\r\n\r\n"
     )
-    assert status_of(exchange(listener.address, request)) == 413
+    assert hooks.status_of(hooks.exchange(listener.address, request)) == 413
 
 
 def test_expect_continue_gets_the_final_answer_for_an_oversized_body(start):
@@ -405,7 +382,7 @@ def test_expect_continue_gets_the_final_answer_for_an_oversized_body(start):
         b"POST /hooks/git HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
         b"Content-Length: 5000\r\n\r\n"
     )
-    assert exchange(listener.address, request).startswith(b"HTTP/1.1 413 ")
+    assert hooks.exchange(listener.address, request).startswith(b"HTTP/1.1 413 ")
 
 
 def test_a_post_without_content_length_is_411(listener):
@@ -414,15 +391,15 @@ def test_a_post_without_content_length_is_411(listener):
         b"POST /hooks/git HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"5\r\nhello\r\n0\r\n\r\n"
     )
-    assert status_of(exchange(listener.address, request)) == 411
+    assert hooks.status_of(hooks.exchange(listener.address, request)) == 411
     bare = b"POST /hooks/git HTTP/1.1\r\nHost: x\r\n\r\n"
-    assert status_of(exchange(listener.address, bare)) == 411
+    assert hooks.status_of(hooks.exchange(listener.address, bare)) == 411
 
 
 def test_a_bad_content_length_is_400(listener):
     """A Content-Length that is not a number is refused."""
     request = b"POST /hooks/git HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"
-    assert status_of(exchange(listener.address, request)) == 400
+    assert hooks.status_of(hooks.exchange(listener.address, request)) == 400
 
 
 def test_a_replayed_delivery_is_409_and_triggers_nothing(listener):
@@ -561,7 +538,7 @@ def test_a_stalled_client_does_not_delay_others_and_is_dropped(start):
         assert listener.client.get("/healthz").status_code == 200
         assert time.monotonic() - started < WAIT_S / 2
         # The server's deadline, not the client, ends the stalled request.
-        assert read_to_end(slow) == b""
+        assert hooks.read_to_end(slow) == b""
 
 
 def test_a_trickling_client_is_dropped_at_the_deadline(start):
@@ -588,8 +565,8 @@ def test_connections_beyond_the_cap_get_503(start):
     listener = start(max_connections=2, timeout_s=WAIT_S * 3)
     holders = [socket.create_connection(listener.address, timeout=WAIT_S) for _ in range(2)]
     try:
-        answer = exchange(listener.address, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert status_of(answer) == 503
+        answer = hooks.exchange(listener.address, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert hooks.status_of(answer) == 503
         assert answer.endswith(b"too many connections")
     finally:
         for holder in holders:
@@ -606,7 +583,7 @@ def test_stop_cuts_open_connections(start):
         done = threading.Event()
         threading.Thread(target=lambda: (listener.server.stop(), done.set()), daemon=True).start()
         assert done.wait(WAIT_S)
-        assert read_to_end(idle) == b""
+        assert hooks.read_to_end(idle) == b""
 
 
 def test_json_answers_are_json(listener):

@@ -5,18 +5,11 @@ from __future__ import annotations
 import pytest
 from conftest import REPO
 from support.manifests import ITEMS, deployment, docs, policy, project, schedule
-from support.world import PROJECT_ID, PROJECT_NAME, World, items
+from support.world import MATCHING, PROJECT_ID, PROJECT_NAME, World, items
 
 from gitopsd import cli
 
 # What Git asks, as Atlas holds it: hourly 6 / 2 days, daily / 7 days, 03:30, 2 days window.
-MATCHING = {
-    "referenceHourOfDay": 3,
-    "referenceMinuteOfHour": 30,
-    "restoreWindowDays": 2,
-    "copySettings": [],
-    "policies": [{"policyItems": items(("hourly", 6, "days", 2), ("daily", 1, "days", 7))}],
-}
 # Less than Git asks everywhere, so converging only adds protection.
 SHORTER = {
     "referenceHourOfDay": 1,

@@ -56,24 +56,6 @@ def raw_request(headers: dict[str, str], body: bytes = b"", *, length: str | Non
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def exchange(address: tuple[str, int], data: bytes) -> bytes:
-    """Send ``data`` on a fresh connection; everything answered before the server closes."""
-    with socket.create_connection(address, timeout=WAIT_S) as sock:
-        sock.sendall(data)
-        chunks = []
-        try:
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        except ConnectionResetError:
-            pass
-    return b"".join(chunks)
-
-
-def status_of(answer: bytes) -> int:
-    """The status code of a raw answer; 0 when the server sent nothing."""
-    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
-
-
 @dataclass
 class Barrage:
     """Abusive clients on threads, each tallying the statuses it got, until ``stop``."""
@@ -94,7 +76,7 @@ class Barrage:
             while not self.stop.is_set():
                 n += 1
                 try:
-                    status = status_of(exchange(self.address, make(n)))
+                    status = hooks.status_of(hooks.exchange(self.address, make(n)))
                 except OSError as exc:
                     self._error(f"{name}: {exc!r}")
                     return
@@ -277,8 +259,8 @@ def deliver(
     sha, body, headers = push(loop, restore_days)
     sent = time.monotonic()
     request = raw_request(headers, body)
-    answer = exchange((url.host, url.port), request)
-    assert status_of(answer) == 202, answer
+    answer = hooks.exchange((url.host, url.port), request)
+    assert hooks.status_of(answer) == 202, answer
     assert answer.endswith(b'{"triggered": true}\n')
     events.next("webhook_push_received", f"the push of {sha[:12]}", after=sha)
     events.next("cycle_finished", f"the cycle of {sha[:12]}")
@@ -347,7 +329,7 @@ def test_connections_over_the_cap_get_503_while_a_cycle_runs(loop, daemon):
     assert url.port is not None
     loop.world.admin.put("/_emulator/faults", json={"latency_ms": 300}).raise_for_status()
     _, body, headers = push(loop, 3)
-    assert status_of(exchange((url.host, url.port), raw_request(headers, body))) == 202
+    assert hooks.status_of(hooks.exchange((url.host, url.port), raw_request(headers, body))) == 202
     events.next("cycle_started", "the push's cycle")  # about 2 s: six Atlas calls of 0.3 s
     extra = 8
     held = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import uuid
 
 SECRET = "s3cr3t-webhook-Value"  # noqa: S105 - a distinctive value to search leaks for
@@ -65,3 +66,26 @@ def gitlab(*, secret: str = SECRET, event: str = "Push Hook", delivery: str = ""
         "X-Gitlab-Event-UUID": delivery or str(uuid.uuid4()),
         "X-Gitlab-Token": secret,
     }
+
+
+def exchange(address: tuple[str, int], data: bytes, timeout_s: float = 30.0) -> bytes:
+    """Send raw bytes on a fresh connection; everything the server sends before it closes."""
+    with socket.create_connection(address, timeout=timeout_s) as sock:
+        sock.sendall(data)
+        return read_to_end(sock)
+
+
+def read_to_end(sock: socket.socket) -> bytes:
+    """Read until the server closes the connection (a reset after the answer counts too)."""
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except ConnectionResetError:
+        pass
+    return b"".join(chunks)
+
+
+def status_of(answer: bytes) -> int:
+    """The status code of a raw HTTP answer; 0 when the server sent nothing."""
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0

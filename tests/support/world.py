@@ -157,6 +157,17 @@ def items(*specs: tuple[str, int, str, int]) -> list[dict[str, object]]:
     return [dict(zip(keys, s, strict=True)) for s in specs]
 
 
+MATCHING = {
+    "referenceHourOfDay": 3,
+    "referenceMinuteOfHour": 30,
+    "restoreWindowDays": 2,
+    "copySettings": [],
+    "policies": [{"policyItems": items(("hourly", 6, "days", 2), ("daily", 1, "days", 7))}],
+}
+"""A schedule as Atlas holds it when it matches ``support.manifests``' default schedule and
+policy (hourly 6 h kept 2 days, daily kept 7 days, 03:30, a 2-day restore window)."""
+
+
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     """An empty emulator and an empty manifests directory."""
