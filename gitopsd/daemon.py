@@ -414,7 +414,7 @@ class Daemon:
         if drift is not None:
             by_status = {str(s): n for s, n in drift.summary.by_status}
             self.metrics.set_clusters(by_status)
-            summary = report.commit_message(drift).splitlines()[0]
+            summary = report.subject(drift)
         else:
             summary = f"{len(result.plan.clusters)} clusters"
         remaining = self._runtime.rate_limit_remaining() if self._runtime else None

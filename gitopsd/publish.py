@@ -101,8 +101,10 @@ def publish(cycle: CycleResult, checkout: Checkout, deps: PublishDeps) -> Public
     drift = report.compute(cycle, adoptions={a.cluster: a for a in adoptions})
     fingerprint = report.fingerprint(drift)
     at = started.isoformat(timespec="seconds")
-    markdown = report.render_markdown(drift, report_dir=deps.report_dir, generated_at=at)
-    json_text = report.render_json(drift, generated_at=at)
+    markdown = report.render_markdown(
+        drift, report_dir=deps.report_dir, generated_at=at, fingerprint=fingerprint
+    )
+    json_text = report.render_json(drift, generated_at=at, fingerprint=fingerprint)
     paths = _write_local(deps.state_dir / LOCAL_DIR, markdown, json_text)
     problems: list[str] = []
     commit, branch = None, ""
@@ -112,7 +114,7 @@ def publish(cycle: CycleResult, checkout: Checkout, deps: PublishDeps) -> Public
             (f"{deps.report_dir}/{JSON}", json_text.encode()),
             *edited,
         )
-        message = report.commit_message(drift)
+        message = report.commit_message(drift, fingerprint_=fingerprint)
         try:
             published = deps.sink.publish(
                 ReportCommit(
@@ -249,7 +251,7 @@ def _sync_forge(
 
 
 def _title(drift: report.DriftReport) -> str:
-    return "gitopsd: " + report.commit_message(drift).splitlines()[0]
+    return "gitopsd: " + report.subject(drift)
 
 
 def _body(markdown: str) -> str:

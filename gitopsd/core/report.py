@@ -54,6 +54,7 @@ __all__ = [
     "render_json",
     "render_markdown",
     "source_revision",
+    "subject",
     "tally",
 ]
 
@@ -281,7 +282,8 @@ def compute(
 # -- commit message ----------------------------------------------------------------------------
 
 
-def _subject(report: DriftReport) -> str:
+def subject(report: DriftReport) -> str:
+    """The commit subject: what needs attention, counted; cheap (no fingerprint)."""
     parts = tally(report)
     if report.summary.resolved:
         parts.append(f"{report.summary.resolved} resolved")
@@ -332,13 +334,13 @@ def source_revision(report: DriftReport) -> str:
     return _line(f"{report.source.branch}@{revision}" if report.source.branch else revision)
 
 
-def commit_message(report: DriftReport) -> str:
+def commit_message(report: DriftReport, *, fingerprint_: str | None = None) -> str:
     """Subject with counts, a body naming what needs attention, and the trailers last.
 
     The trailers (``Drift-Fingerprint``, ``Source-Revision``) are the message's last
     paragraph, one ``Key: value`` a line, as ``git interpret-trailers --parse`` reads them.
     """
-    paragraphs: list[list[str]] = [[_subject(report)]]
+    paragraphs: list[list[str]] = [[subject(report)]]
     attention = _listed("Needs attention:", (_cluster_line(c) for c in report.clusters if c.open))
     resolved = _listed(
         "Resolved this cycle:", (_cluster_line(c) for c in report.clusters if c.resolved)
@@ -355,7 +357,7 @@ def commit_message(report: DriftReport) -> str:
     paragraphs += [p for p in (attention, resolved, manifests, not_planned, notes) if p]
     paragraphs.append(
         [
-            f"Drift-Fingerprint: {fingerprint(report)}",
+            f"Drift-Fingerprint: {fingerprint_ or fingerprint(report)}",
             f"Source-Revision: {source_revision(report)}",
         ]
     )

@@ -136,12 +136,12 @@ def _graph(graph: Graph) -> dict[str, object]:
     }
 
 
-def content(drift: DriftReport) -> dict[str, object]:
+def content(drift: DriftReport, *, fingerprint: str | None = None) -> dict[str, object]:
     """report.json's document without ``generatedAt`` (which the shell's clock decides)."""
     source = drift.source
     return {
         "schemaVersion": drift.schema_version,
-        "fingerprint": report_model.fingerprint(drift),
+        "fingerprint": fingerprint or report_model.fingerprint(drift),
         "needsAttention": report_model.needs_attention(drift),
         "source": {
             "url": source.url,
@@ -168,10 +168,11 @@ def content(drift: DriftReport) -> dict[str, object]:
     }
 
 
-def render_json(drift: DriftReport, *, generated_at: str) -> str:
+def render_json(drift: DriftReport, *, generated_at: str, fingerprint: str | None = None) -> str:
     """report.json's text: sorted keys, two-space indent, a trailing newline.
 
     ``generated_at`` is the ISO-8601 UTC time the shell passes; it is not fingerprinted.
+    ``fingerprint`` is ``fingerprint(drift)`` when the caller has it already (it is costly).
     """
-    body = content(drift) | {"generatedAt": generated_at}
+    body = content(drift, fingerprint=fingerprint) | {"generatedAt": generated_at}
     return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -385,10 +385,13 @@ def _in_sync(drift: DriftReport) -> list[str]:
     return ["## In sync", "", f"{n} cluster{'s' if n != 1 else ''}: {shown}{tail}.", ""]
 
 
-def render_markdown(drift: DriftReport, *, report_dir: str, generated_at: str) -> str:
+def render_markdown(
+    drift: DriftReport, *, report_dir: str, generated_at: str, fingerprint: str | None = None
+) -> str:
     """REPORT.md's text; manifest links are relative to ``report_dir`` in the repository.
 
     ``generated_at`` is the ISO-8601 UTC time the shell passes; it is not fingerprinted.
+    ``fingerprint`` is ``fingerprint(drift)`` when the caller has it already (it is costly).
     """
     link = _linker(report_dir)
     lines = ["# gitopsd drift report", "", _verdict(drift), ""]
@@ -399,5 +402,6 @@ def render_markdown(drift: DriftReport, *, report_dir: str, generated_at: str) -
     lines += _orphans(drift)
     lines += _graph(drift)
     lines += _in_sync(drift)
-    lines += [f"<sub>Fingerprint {_code(report_model.fingerprint(drift))}</sub>", ""]
+    shown = fingerprint or report_model.fingerprint(drift)
+    lines += [f"<sub>Fingerprint {_code(shown)}</sub>", ""]
     return "\n".join(lines)
