@@ -115,6 +115,29 @@ def minimum(world: rb.World, writes: int, concurrency: int, latency_s: float) ->
     )
 
 
+def incremental_minimum(
+    world: rb.World, clusters: frozenset[tuple[str, str]], concurrency: int, latency_s: float
+) -> Minimum:
+    """The minimum of an incremental cycle changing ``clusters`` (project id, name) alone.
+
+    Only the changed clusters are read: each of their projects is looked up and listed, then
+    each cluster's schedule is read, written and read back.
+    """
+    sizes = {rb.project_id(p): n for p, n in enumerate(world.per_project)}
+    counts = tuple(sizes[p] for p in sorted({p for p, _ in clusters}))
+    projects_s, _ = rb.floor_s(counts, concurrency, latency_s)
+    schedules_s = math.ceil(len(clusters) / concurrency) * latency_s
+    return Minimum(
+        projects=len(counts),
+        pages=sum(rb.pages_of(n) for n in counts),
+        schedules=len(clusters),
+        writes=len(clusters),
+        concurrency=concurrency,
+        latency_s=latency_s,
+        observe_floor_s=projects_s + schedules_s,
+    )
+
+
 def marks(log: list[dict], latency_s: float) -> dict[str, float]:
     """Epoch times from the log: first request, end of observation, first write, last answer."""
     kinds = classify(log)

@@ -11,9 +11,10 @@
     SIGTERM -> STOPPING=1, finish in-flight, exit 0
 
 Owns the process's lifetime and the one rule that matters for safety: cycles never overlap.
-The poll job fetches the watched branch and runs a cycle when the revision changed or a drift
-check is due; the drift job forces a cycle every ``drift_interval_s``; a webhook asks for a
-poll now. Every request that arrives while a cycle runs is folded into one more cycle after it.
+The poll job fetches the watched branch and runs an incremental cycle when the revision
+changed (it reads from Atlas only what Git changed, or what was not in sync); the drift job
+runs a full cycle every ``drift_interval_s``; a webhook asks for a poll now, SIGUSR1 for a
+full cycle. Every request that arrives while a cycle runs is folded into one more cycle after it.
 A cycle's unexpected exception is logged with its traceback and counted, and the daemon keeps
 going. The heartbeat sends WATCHDOG=1 only while the scheduler runs and no cycle is stuck, so
 systemd restarts a daemon that stopped making progress. It must not decide anything a cycle
@@ -121,6 +122,7 @@ class Daemon:
         self._trigger = threading.Event()
         self._cycle_lock = threading.Lock()
         self._wanted = threading.Event()
+        self._full_wanted = threading.Event()
         self._state_lock = threading.Lock()
         self._last = _Last()
         self._settings: config.Settings | None = None
@@ -272,7 +274,7 @@ class Daemon:
             if self._trigger.is_set() and not self.stop.is_set():
                 self._trigger.clear()
                 log.info("cycle_requested", by="SIGUSR1")
-                self.request_cycle()
+                self.request_cycle(full=True)
 
     def _shut_down(self) -> None:
         self.notifier.stopping(status="stopping: finishing the cycle in flight")
@@ -320,7 +322,7 @@ class Daemon:
         self._run("poll", poll=True)
 
     def _drift(self) -> None:
-        self._run("drift")
+        self._run("drift", full=True)
 
     def _on_push(self, event: webhooks.PushEvent) -> bool:
         """A push to the watched branch: poll now (after the running cycle, if any)."""
@@ -328,15 +330,28 @@ class Daemon:
         self.request_cycle()
         return True
 
-    def request_cycle(self) -> None:
-        """Run a cycle as soon as possible, without overlapping one that runs."""
+    def request_cycle(self, *, full: bool = False) -> None:
+        """Run a cycle as soon as possible, without overlapping one that runs.
+
+        A webhook's cycle is incremental: it reads from Atlas what Git changed. ``full`` (the
+        manual trigger) reads every cluster, as the drift check does.
+        """
+        if full:
+            self._full_wanted.set()
         self._wanted.set()
         if self._scheduler is not None:
             self._scheduler.run_soon("poll")
 
-    def _run(self, reason: str, *, poll: bool = False) -> None:
-        """Cycles until no request is left; never two at once."""
+    def _run(self, reason: str, *, poll: bool = False, full: bool = False) -> None:
+        """Cycles until no request is left; never two at once.
+
+        A poll's cycle is incremental (``wiring.Runtime.cycle``); the drift check's and the
+        manual trigger's are full, and so is the first after a start or a reload, since
+        nothing has been read in sync yet.
+        """
         if not self._cycle_lock.acquire(blocking=False):
+            if full:
+                self._full_wanted.set()
             self._wanted.set()  # the running cycle's owner runs one more
             return
         try:
@@ -354,8 +369,10 @@ class Daemon:
                         return
             while not self.stop.is_set():
                 self._wanted.clear()
-                self._one_cycle(reason, checkout)
-                checkout = None
+                full = full or self._full_wanted.is_set()
+                self._full_wanted.clear()
+                self._one_cycle(reason, checkout, full=full)
+                checkout, full = None, False
                 if not self._wanted.is_set():
                     break
                 reason = "requested"
@@ -379,7 +396,7 @@ class Daemon:
                 log.warning("fetch_failed", error=note.message, revision=checkout.revision)
         return checkout
 
-    def _one_cycle(self, reason: str, checkout: source.Checkout | None) -> None:
+    def _one_cycle(self, reason: str, checkout: source.Checkout | None, *, full: bool) -> None:
         runtime = self._runtime
         assert runtime is not None
         cycle_id = uuid.uuid4().hex[:12]
@@ -387,9 +404,9 @@ class Daemon:
         with self._state_lock:
             self._last.running_since = started
         with logs.bind(cycle_id=cycle_id):
-            log.info("cycle_started", reason=reason)
+            log.info("cycle_started", reason=reason, full=full)
             try:
-                result, published = runtime.cycle(write=True, checkout=checkout)
+                result, published = runtime.cycle(write=True, checkout=checkout, full=full)
             except Exception as exc:  # the job boundary: log, count, keep running
                 self.metrics.count_cycle_exception()
                 self.metrics.observe_cycle(time.monotonic() - started, "exception")
@@ -433,7 +450,13 @@ class Daemon:
             self.metrics.set_last_success(time.time())
         for problem in problems:
             log.error("publish_failed", error=problem)
-        log.info("cycle_finished", duration_s=round(duration_s, 3), summary=summary)
+        log.info(
+            "cycle_finished",
+            duration_s=round(duration_s, 3),
+            summary=summary,
+            full=result.full,
+            read=len(result.observed),
+        )
         self.notifier.status(self._last.summary)
 
     def _heartbeat(self) -> None:

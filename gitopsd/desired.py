@@ -49,10 +49,14 @@ def load(
     *,
     default_namespace: str = manifests.DEFAULT_NAMESPACE,
     options: manifest_files.LoadOptions | None = None,
+    cache: manifest_files.ParseCache | None = None,
 ) -> Result:
-    """Read and check every manifest under ``paths``; raise ManifestPathError for a bad path."""
+    """Read and check every manifest under ``paths``; raise ManifestPathError for a bad path.
+
+    ``cache`` (a long-running process's) spares parsing the files unchanged since its last load.
+    """
     with _collector_paused():
-        loaded = manifest_files.load(paths, options)
+        loaded = manifest_files.load(paths, options, cache)
         parsed = manifests.parse(loaded.documents, default_namespace=default_namespace)
         state = graph.build(parsed)
     return Result(

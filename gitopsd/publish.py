@@ -9,16 +9,18 @@
 Every cycle writes its report under ``<state dir>/report/`` (``REPORT.md``, ``report.json``), so
 a one-shot ``gitopsd apply`` and an operator on the machine can read it even when nothing is
 published. A report is committed only when its fingerprint changes, and the pull request is
-touched only then (or after a failed attempt). Failing to publish never undoes the cycle: the
-problem is returned for the caller to report, and the next cycle tries again. This module must
-not talk to Atlas and must not decide anything ``core.report`` decides.
+touched only then (or after a failed attempt). Once a report is published, the corrections
+cycles recorded before writing (``reconcile``) are shown and forgotten. Failing to publish
+never undoes the cycle: the problem is returned for the caller to report, and the next cycle
+tries again. This module must not talk to Atlas and must not decide anything ``core.report``
+decides.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -58,6 +60,7 @@ class ReportMemory(Protocol):
     def published(self, what: str) -> state_db.Published | None: ...  # noqa: D102
     def remember_published(self, what: str, record: state_db.Published) -> None: ...  # noqa: D102
     def record_cycle(self, record: state_db.CycleRecord) -> None: ...  # noqa: D102
+    def forget_unreported(self, clusters: Iterable[str] | None = None) -> None: ...  # noqa: D102
 
 
 Editor = Callable[[str, Sequence[adopt.Edit]], str]
@@ -129,6 +132,8 @@ def publish(cycle: CycleResult, checkout: Checkout, deps: PublishDeps) -> Public
             deps.memory.remember_published(
                 "report", state_db.Published(fingerprint=fingerprint, reference=reference, at=at)
             )
+    if cycle.applied and not cycle.dry_run and not problems:
+        deps.memory.forget_unreported()  # this report shows them (or the local copy, no sink)
     pull_request = ""
     if deps.forge is not None and deps.sink is not None and not cycle.dry_run and not problems:
         pull_request = _sync_forge(

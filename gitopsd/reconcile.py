@@ -4,10 +4,15 @@
     desired  = load(checkout)                          # parse -> graph (core)
     observed = observe(desired, atlas)                 # projects, cluster lists, schedules
     todo     = plan.compute(desired, observed, ...)    # core; empty plan == converged
+    remember the corrections about to be written       # reported even if the cycle dies
     results  = apply(todo, atlas, ...)                 # writes, each read back
 
 Observation makes the minimum of calls (SPEC §3): one project lookup per project, one
 paginated cluster list per project, one schedule GET per managed cluster that has backup on.
+A full cycle reads every cluster. An incremental cycle (the daemon's answer to a Git change)
+reads only the clusters whose desire in Git changed, or that the last cycle to read them did
+not find in sync (``Verified``); the rest are planned in sync, and the drift check's next full
+cycle reads them again.
 Writes go cluster by cluster with bounded concurrency (``AtlasClient.map``); inside a cluster
 the flags go before the schedule, and a failure stops only that cluster. Every action ends in
 an ``Outcome``; convergence is confirmed by reading Atlas back, never assumed. This module
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -27,9 +33,9 @@ from typing import Protocol, TypeVar
 from gitopsd import desired
 from gitopsd.adapters import logs
 from gitopsd.core import diff, digest, plan
-from gitopsd.core.model import ClusterKey, DesiredCluster, DesiredSchedule, DesiredState, ProjectKey
+from gitopsd.core.model import ClusterKey, DesiredCluster, DesiredSchedule, ProjectKey
 from gitopsd.core.observed import ObservedCluster, ObservedProject, ObservedSchedule
-from gitopsd.core.outcome import ActionResult, ClusterResult, CycleResult, Outcome
+from gitopsd.core.outcome import ActionResult, ClusterResult, Correction, CycleResult, Outcome
 from gitopsd.core.plan import ActionKind, Failure, Observation
 from gitopsd.errors import AtlasError
 from gitopsd.source import Checkout, Source
@@ -76,6 +82,33 @@ class Memory(Protocol):
     def remember_settled(  # noqa: D102
         self, entries: Iterable[tuple[str, str]], revision: str, at: str
     ) -> None: ...
+    def unreported(self) -> Mapping[str, str]: ...  # noqa: D102
+    def remember_unreported(self, entries: Iterable[tuple[str, str]]) -> None: ...  # noqa: D102
+    def forget_unreported(self, clusters: Iterable[str] | None = None) -> None: ...  # noqa: D102
+
+
+class Verified:
+    """The clusters this process last read in sync, with what Git asked of each then.
+
+    An incremental cycle reads from Atlas only the clusters missing here or whose desire
+    changed (``DesiredCluster`` equality, which leaves manifest positions out); the others it
+    plans in sync. Held by one ``wiring.Runtime``, so it starts empty (the first cycle reads
+    everything) and a reload starts afresh. Cycles never overlap, so it needs no lock.
+    """
+
+    def __init__(self) -> None:
+        self._desired: dict[ClusterKey, DesiredCluster] = {}
+
+    def __len__(self) -> int:
+        return len(self._desired)
+
+    def unchanged(self, cluster: DesiredCluster) -> bool:
+        """Whether ``cluster`` was read in sync last time, wanting what it wants now."""
+        return self._desired.get(cluster.key) == cluster
+
+    def replace(self, in_sync: Iterable[DesiredCluster]) -> None:
+        """After a cycle: exactly these clusters are in sync (read now, or taken as before)."""
+        self._desired = {c.key: c for c in in_sync}
 
 
 Clients = Callable[[str | None], AtlasApi | None]
@@ -102,10 +135,10 @@ class _ProjectView:
     failure: Failure | None = None
 
 
-def observe(desired: DesiredState, clients: Clients) -> dict[ClusterKey, Observation]:
-    """What Atlas holds for every reconcilable cluster, with the minimum of calls."""
+def observe(clusters: Iterable[DesiredCluster], clients: Clients) -> dict[ClusterKey, Observation]:
+    """What Atlas holds for each of ``clusters``, with the minimum of calls."""
     groups: dict[str | None, list[DesiredCluster]] = defaultdict(list)
-    for cluster in desired.clusters:
+    for cluster in clusters:
         groups[cluster.profile].append(cluster)
     seen: dict[ClusterKey, Observation] = {}
     for profile, members in sorted(groups.items(), key=lambda g: g[0] or ""):
@@ -191,7 +224,17 @@ def apply(
     for cluster_plan in todo.clusters:
         by_profile[cluster_plan.desired.profile].append(cluster_plan)
     results: dict[ClusterKey, ClusterResult] = {}
-    for profile, plans in by_profile.items():
+    for profile, all_plans in by_profile.items():
+        plans = []
+        for cluster_plan in all_plans:  # nothing to do: in sync without a thread's round trip
+            if cluster_plan.actions or cluster_plan.failure is not None:
+                plans.append(cluster_plan)
+            else:
+                results[cluster_plan.key] = ClusterResult(
+                    plan=cluster_plan, results=(), converged=True
+                )
+        if not plans:
+            continue
         api = context.clients(profile)
         if api is None:
             results |= {p.key: _unapplied(p) for p in plans}
@@ -413,27 +456,44 @@ class Deps:
     dry_run: bool = False
     dry_run_lines: Callable[[], tuple[str, ...]] = tuple
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    verified: Verified | None = None
+    """What incremental cycles may take as in sync; None: every cycle is full."""
 
 
 def run_cycle(
-    deps: Deps, stop: threading.Event, *, write: bool = True, checkout: Checkout | None = None
+    deps: Deps,
+    stop: threading.Event,
+    *,
+    write: bool = True,
+    checkout: Checkout | None = None,
+    full: bool = True,
 ) -> CycleResult:
     """Read the manifests and Atlas, plan, and (with ``write``) apply and read back.
 
     ``checkout`` is read when given (the caller needs it afterwards, to publish the report);
     otherwise the source is asked for one. A cycle that writes (not ``plan``, not a dry run)
-    remembers which clusters Atlas matches, so that a later change to them reads as drift.
+    remembers which clusters Atlas matches, so that a later change to them reads as drift, and
+    records its corrections before writing them, for the report. ``full`` False reads only
+    the clusters ``deps.verified`` cannot vouch for (and those with unreported corrections).
     """
     checkout = deps.source.checkout() if checkout is None else checkout
     loaded = deps.load(checkout)
-    digests = {c.key: digest.of_cluster(c) for c in loaded.state.clusters}
+    wanted = loaded.state.clusters
+    digests = {c.key: digest.of_cluster(c) for c in wanted}
     before = deps.memory.settled()
     settled = frozenset(key for key, d in digests.items() if before.get(str(key)) == d)
-    observed = observe(loaded.state, deps.clients)
+    writes = write and not deps.dry_run
+    unreported = _unreported(deps.memory, digests) if writes else {}
+    verified = deps.verified
+    carried: tuple[DesiredCluster, ...] = ()
+    if not full and verified is not None:
+        carried = tuple(c for c in wanted if c.key not in unreported and verified.unchanged(c))
+    taken = frozenset(c.key for c in carried)
+    observed = observe((c for c in wanted if c.key not in taken), deps.clients)
     remembered = deps.memory.fresh_defaults()
-    fresh = frozenset(c.key for c in loaded.state.clusters if str(c.key) in remembered)
+    fresh = frozenset(c.key for c in wanted if str(c.key) in remembered)
     options = dataclasses.replace(deps.options, fresh_defaults=fresh)
-    todo = plan.compute(loaded.state, observed, options)
+    todo = plan.compute(loaded.state, observed, options, in_sync=taken)
     clusters: tuple[ClusterResult, ...] = ()
     if write:
         context = ApplyContext(
@@ -444,10 +504,17 @@ def run_cycle(
             stop=stop,
             dry_run=deps.dry_run,
         )
+        if writes:
+            _remember_corrections(deps.memory, todo, settled, checkout.revision)
         clusters = apply(todo, observed, context)
-        if not deps.dry_run:
+        if writes:
             matched = [(str(c.plan.key), digests[c.plan.key]) for c in clusters if c.converged]
             deps.memory.remember_settled(matched, checkout.revision, deps.clock().isoformat())
+            deps.memory.forget_unreported(
+                str(c.plan.key) for c in clusters if c.results and not c.resolved
+            )
+        if verified is not None:
+            verified.replace(c.plan.desired for c in clusters if c.converged)
     return CycleResult(
         revision=checkout.revision,
         plan=todo,
@@ -461,4 +528,43 @@ def run_cycle(
         desired=loaded.state,
         observed=tuple(sorted(observed.items(), key=lambda pair: pair[0])),
         settled=settled,
+        unreported=tuple(sorted(unreported.values(), key=lambda c: c.key)),
+        full=not taken,
     )
+
+
+def _unreported(memory: Memory, digests: Mapping[ClusterKey, str]) -> dict[ClusterKey, Correction]:
+    """The corrections earlier cycles recorded and no report showed, for clusters still wanted."""
+    by_text = {str(key): key for key in digests}
+    found: dict[ClusterKey, Correction] = {}
+    for text, record in memory.unreported().items():
+        key = by_text.get(text)
+        if key is None:
+            continue
+        try:
+            data = json.loads(record)
+        except ValueError:
+            continue
+        correction = Correction.from_json(key, data) if isinstance(data, dict) else None
+        if correction is not None:
+            found[key] = correction
+    return found
+
+
+def _remember_corrections(
+    memory: Memory, todo: plan.Plan, settled: frozenset[ClusterKey], revision: str
+) -> None:
+    """Record what the cycle is about to write, before it writes (one transaction)."""
+    entries = []
+    for cluster_plan in todo.clusters:
+        sent = tuple((a.kind, a.changes) for a in cluster_plan.actions if a.hold is None)
+        if not sent:
+            continue
+        correction = Correction(
+            key=cluster_plan.key,
+            drift=cluster_plan.key in settled,
+            actions=sent,
+            revision=revision,
+        )
+        entries.append((str(cluster_plan.key), json.dumps(correction.to_json(), sort_keys=True)))
+    memory.remember_unreported(entries)

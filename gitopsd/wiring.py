@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Self
 
 from gitopsd import config, desired, publish, reconcile, source
-from gitopsd.adapters import atlas, forge, state_db, yaml_edit
+from gitopsd.adapters import atlas, forge, manifest_files, state_db, yaml_edit
 from gitopsd.core import plan
 from gitopsd.core.outcome import CycleResult
 from gitopsd.reconcile import AtlasApi, Deps
@@ -47,6 +47,8 @@ class Runtime:
         )
         self.memory = state_db.StateDB(settings.state.dir, history=settings.state.history)
         self._forge: forge.ForgeClient | None = None
+        self.parsed = manifest_files.ParseCache()
+        self.verified = reconcile.Verified()
 
     def __enter__(self) -> Self:
         return self
@@ -115,6 +117,7 @@ class Runtime:
             [str(checkout.manifests)],
             default_namespace=s.reconcile.default_namespace,
             options=options,
+            cache=self.parsed,
         )
 
     def deps(self) -> Deps:
@@ -128,6 +131,7 @@ class Runtime:
             options=plan.Options(mode=r.mode, allow_destructive=r.allow_destructive),
             dry_run=self.dry_run,
             dry_run_lines=self.dry_run_lines,
+            verified=self.verified,
         )
 
     def sink(self) -> source.ReportSink | None:
@@ -175,14 +179,17 @@ class Runtime:
         return min(known) if known else None
 
     def cycle(
-        self, *, write: bool, checkout: source.Checkout | None = None
+        self, *, write: bool, checkout: source.Checkout | None = None, full: bool = True
     ) -> tuple[CycleResult, publish.Publication | None]:
         """One cycle: read the source, converge (with ``write``), and publish the report.
 
-        ``plan`` (``write`` False) publishes nothing; it only reads.
+        ``plan`` (``write`` False) publishes nothing; it only reads. ``full`` False reads from
+        Atlas only what changed in Git or was not in sync (``reconcile.Verified``).
         """
         checkout = self.source.checkout() if checkout is None else checkout
-        result = reconcile.run_cycle(self.deps(), self.stop, write=write, checkout=checkout)
+        result = reconcile.run_cycle(
+            self.deps(), self.stop, write=write, checkout=checkout, full=full
+        )
         if not write:
             return result, None
         return result, publish.publish(result, checkout, self.publish_deps())

@@ -153,12 +153,56 @@ def _inside(file: str, root: str) -> bool:
     return Path(file).resolve().is_relative_to(Path(root).resolve())
 
 
-def load(paths: list[str], options: LoadOptions | None = None) -> Loaded:
+_Parsed = tuple[str, yamlio.Limits, tuple[Document, ...], tuple[Problem, ...]]
+
+
+class ParseCache:
+    """Each file's parsed documents and problems from the last load, keyed by its text.
+
+    A long-running process keeps one and passes it to every ``load``: a file whose name, text
+    and limits are unchanged is not parsed again (parsing is most of a load's time). A load
+    keeps only the files it read, so the cache holds one repository's documents at most.
+    Documents are frozen values, safe to share between loads. Loads must not overlap.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Parsed] = {}
+        self._next: dict[str, _Parsed] = {}
+        self.hits = 0
+        """Files the last load took from the cache."""
+
+    def begin(self) -> None:
+        """A load starts."""
+        self._next, self.hits = {}, 0
+
+    def parse(
+        self, text: str, name: str, limits: yamlio.Limits
+    ) -> tuple[tuple[Document, ...], tuple[Problem, ...]]:
+        """``yamlio.load_text``, or its earlier answer for the same name, text and limits."""
+        entry = self._entries.get(name)
+        if entry is not None and entry[0] == text and entry[1] == limits:
+            self.hits += 1
+        else:
+            docs, found = yamlio.load_text(text, name, limits)
+            entry = (text, limits, docs, found)
+        self._next[name] = entry
+        return entry[2], entry[3]
+
+    def end(self) -> None:
+        """The load is over: keep exactly the files it read."""
+        self._entries, self._next = self._next, {}
+
+
+def load(
+    paths: list[str], options: LoadOptions | None = None, cache: ParseCache | None = None
+) -> Loaded:
     """Read every manifest document under ``paths``; a bad file is a problem, never an abort."""
     options = options or LoadOptions()
     files = discover(paths, options.exclude)
     documents: list[Document] = []
     problems: list[Problem] = []
+    if cache is not None:
+        cache.begin()
     for file in files:
         name = os.path.relpath(file, options.relative_to) if options.relative_to else file
         if options.relative_to and not _inside(file, options.relative_to):
@@ -175,7 +219,12 @@ def load(paths: list[str], options: LoadOptions | None = None) -> Loaded:
         if isinstance(text, Problem):
             problems.append(text)
             continue
-        docs, found = yamlio.load_text(text, name, options.limits)
+        if cache is None:
+            docs, found = yamlio.load_text(text, name, options.limits)
+        else:
+            docs, found = cache.parse(text, name, options.limits)
         documents.extend(docs)
         problems.extend(found)
+    if cache is not None:
+        cache.end()
     return Loaded(documents=tuple(documents), problems=tuple(problems), files=files)

@@ -10,6 +10,8 @@ migrated forward in place. It remembers:
   found later for the same desired state was made in Atlas, out of band (drift);
 - the last report published and the last pull-request sync, so nothing is committed or sent
   twice;
+- the corrections a cycle is about to write, until a published report shows them, so a cycle
+  killed in between still gets its corrections reported by the next one;
 - a bounded history of cycles.
 
 Every write is its own transaction, so a crash never leaves half a record. It must not hold a
@@ -29,7 +31,7 @@ from pathlib import Path
 from gitopsd.errors import ConfigError
 
 FILE_NAME = "state.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _MIGRATIONS = {
     1: """
 CREATE TABLE IF NOT EXISTS fresh_default_schedule (
@@ -59,6 +61,12 @@ CREATE TABLE IF NOT EXISTS cycle (
     counts TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
     error TEXT NOT NULL
+);
+""",
+    3: """
+CREATE TABLE IF NOT EXISTS unreported (
+    cluster TEXT PRIMARY KEY,
+    record TEXT NOT NULL
 );
 """,
 }
@@ -166,6 +174,35 @@ class StateDB:
                 " VALUES (?, ?, ?, ?)",
                 rows,
             )
+
+    def unreported(self) -> Mapping[str, str]:
+        """Cluster → the JSON record of a correction no published report has shown yet."""
+        with self._connect(create=False) as db:
+            if db is None:
+                return {}
+            rows = db.execute("SELECT cluster, record FROM unreported").fetchall()
+        return {str(cluster): str(record) for cluster, record in rows}
+
+    def remember_unreported(self, entries: Iterable[tuple[str, str]]) -> None:
+        """Record (cluster, JSON record) corrections about to be written, in one transaction."""
+        rows = list(entries)
+        if not rows:
+            return
+        with self._connect(create=True) as db:
+            assert db is not None
+            db.executemany(
+                "INSERT OR REPLACE INTO unreported (cluster, record) VALUES (?, ?)", rows
+            )
+
+    def forget_unreported(self, clusters: Iterable[str] | None = None) -> None:
+        """A report showed these corrections (None: every one), or they were never made."""
+        with self._connect(create=False) as db:
+            if db is None:
+                return
+            if clusters is None:
+                db.execute("DELETE FROM unreported")
+            else:
+                db.executemany("DELETE FROM unreported WHERE cluster = ?", [(c,) for c in clusters])
 
     def published(self, what: str) -> Published | None:
         """The last report ("report") or pull-request sync ("forge"), if any."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from gitopsd.core.diff import FieldChange
+from gitopsd.core.diff import FieldChange, Severity, Value
+from gitopsd.core.document import Span
 from gitopsd.core.model import ClusterKey, DesiredState, Mode
 from gitopsd.core.plan import ActionKind, ClusterPlan, Failure, Hold, Observation, Plan, Status
 from gitopsd.core.problems import Problem
@@ -70,6 +71,100 @@ class ClusterResult:
             return Status.IN_SYNC
         return Status.PENDING
 
+    @property
+    def resolved(self) -> bool:
+        """Whether the cycle wrote every action and Atlas read back as Git says."""
+        return (
+            bool(self.results)
+            and all(r.outcome is Outcome.APPLIED for r in self.results)
+            and self.converged
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Correction:
+    """The writes a cycle was about to send to one cluster, kept until a report shows them.
+
+    A cycle records its corrections before it writes and a published report clears them, so
+    a cycle killed between the two leaves them for the next report: if that cycle finds the
+    cluster matching Git, the report says it was resolved, and whether it was drift.
+    """
+
+    key: ClusterKey
+    drift: bool
+    actions: tuple[tuple[ActionKind, tuple[FieldChange, ...]], ...]
+    revision: str
+
+    def to_json(self) -> dict[str, object]:
+        """Plain JSON data (the state database stores it)."""
+        return {
+            "drift": self.drift,
+            "revision": self.revision,
+            "actions": [
+                {"kind": str(kind), "changes": [_change_json(c) for c in changes]}
+                for kind, changes in self.actions
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, key: ClusterKey, data: dict[str, object]) -> Correction | None:
+        """The correction ``to_json`` wrote; None when the data is not what it writes."""
+        try:
+            actions = tuple(
+                (ActionKind(str(a["kind"])), tuple(_change_of(c) for c in _list(a["changes"])))
+                for a in _list(data["actions"])
+            )
+            return cls(
+                key=key, drift=bool(data["drift"]), actions=actions, revision=str(data["revision"])
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def _change_json(change: FieldChange) -> dict[str, object]:
+    span = change.source
+    return {
+        "path": change.path,
+        "atlas": change.atlas,
+        "git": change.git,
+        "severity": str(change.severity),
+        "destructive": change.destructive,
+        "why": change.why,
+        "source": None if span is None else [span.file, span.line, span.column],
+    }
+
+
+def _list(value: object) -> list[dict[str, object]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise TypeError(value)
+    return value
+
+
+def _value(value: object) -> Value:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [str(v) for v in value]
+    raise TypeError(value)
+
+
+def _change_of(data: object) -> FieldChange:
+    if not isinstance(data, dict):
+        raise TypeError(data)
+    source = data["source"]
+    span = None
+    if isinstance(source, list) and len(source) == 3:
+        span = Span(str(source[0]), int(source[1]), int(source[2]))
+    return FieldChange(
+        path=str(data["path"]),
+        atlas=_value(data["atlas"]),
+        git=_value(data["git"]),
+        severity=Severity(data["severity"]),
+        destructive=bool(data["destructive"]),
+        why=str(data["why"]),
+        source=span,
+    )
+
 
 class SourceNoteCode(enum.StrEnum):
     """Something about the source a report must say."""
@@ -110,7 +205,10 @@ class CycleResult:
     ``applied`` is False for ``plan`` (nothing was tried; ``clusters`` is empty). ``settled``
     holds the clusters whose desired state is the one gitopsd last saw Atlas match: a change
     found on one of them was made in Atlas, out of band (drift), not asked for by Git.
-    ``observed`` is what Atlas held before any write.
+    ``observed`` is what Atlas held before any write. ``unreported`` are corrections earlier
+    cycles began and no published report showed (they stopped first). ``full`` is False for an
+    incremental cycle, which read only the clusters Git changed or that were not in sync; the
+    rest are planned and reported in sync, as the last cycle that read them found them.
     """
 
     revision: str
@@ -125,6 +223,8 @@ class CycleResult:
     desired: DesiredState | None = None
     observed: tuple[tuple[ClusterKey, Observation], ...] = ()
     settled: frozenset[ClusterKey] = frozenset()
+    unreported: tuple[Correction, ...] = ()
+    full: bool = True
 
     def observation(self, key: ClusterKey) -> Observation | None:
         """What Atlas held for ``key`` before any write, if it was read."""

@@ -161,12 +161,22 @@ class Plan:
 
 
 def compute(
-    desired: DesiredState, observed: Mapping[ClusterKey, Observation], options: Options
+    desired: DesiredState,
+    observed: Mapping[ClusterKey, Observation],
+    options: Options,
+    *,
+    in_sync: frozenset[ClusterKey] = frozenset(),
 ) -> Plan:
-    """The plan for every reconcilable cluster; a cluster missing from ``observed`` fails."""
+    """The plan for every reconcilable cluster; a cluster missing from ``observed`` fails.
+
+    Clusters in ``in_sync`` were not read (an incremental cycle) and are planned with nothing
+    to do.
+    """
     missing = Observation(failure=Failure(message="Atlas was not read for this cluster"))
     clusters = tuple(
-        for_cluster(c, observed.get(c.key, missing), options)
+        ClusterPlan(desired=c, mode=c.mode or options.mode)
+        if c.key in in_sync
+        else for_cluster(c, observed.get(c.key, missing), options)
         for c in sorted(desired.clusters, key=lambda c: c.key)
     )
     unplanned = tuple(

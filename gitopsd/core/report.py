@@ -21,7 +21,7 @@ from types import MappingProxyType
 from gitopsd.core import adopt, plan_output, problems, report_advice, report_graph
 from gitopsd.core.diff import FieldChange
 from gitopsd.core.model import ClusterKey, DesiredCluster, ResourceId
-from gitopsd.core.outcome import ClusterResult, CycleResult, Outcome
+from gitopsd.core.outcome import ActionResult, ClusterResult, Correction, CycleResult, Outcome
 from gitopsd.core.plan import ClusterPlan, Hold
 from gitopsd.core.report_json import render_json
 from gitopsd.core.report_markdown import render_markdown
@@ -99,6 +99,55 @@ def _verdict(
     return _Verdict(status=status, drift=drift, resolved=resolved and changed)
 
 
+_CORRECTED_EARLIER = (
+    "written by an earlier cycle that stopped before reporting it; this cycle read Atlas back"
+    " matching Git"
+)
+
+
+def _corrected(
+    result: ClusterResult, correction: Correction, settled: frozenset[ClusterKey]
+) -> tuple[ClusterResult, frozenset[ClusterKey]]:
+    """``result`` as if this cycle had made the earlier cycle's correction, and ``settled``."""
+    changes = tuple(c for _, found in correction.actions for c in found)
+    cluster_plan = dataclasses.replace(result.plan, changes=changes)
+    results = tuple(
+        ActionResult(kind=kind, outcome=Outcome.APPLIED, changes=found, reason=_CORRECTED_EARLIER)
+        for kind, found in correction.actions
+    )
+    key = correction.key
+    settled = settled | {key} if correction.drift else settled - {key}
+    return ClusterResult(plan=cluster_plan, results=results, converged=True), settled
+
+
+def _folded(cycle: CycleResult) -> CycleResult:
+    """The cycle with its unreported corrections shown as resolved where Atlas now matches.
+
+    A correction counts only for a cluster this cycle read and found in sync with nothing to
+    do; anywhere else the cycle's own findings stand.
+    """
+    if not cycle.unreported or not cycle.applied:
+        return cycle
+    read = {key for key, _ in cycle.observed}
+    pending = {c.key: c for c in cycle.unreported if c.key in read}
+    settled = cycle.settled
+    clusters: list[ClusterResult] = []
+    for result in cycle.clusters:
+        correction = pending.get(result.plan.key)
+        quiet = not (result.plan.actions or result.plan.changes or result.plan.failure)
+        if correction is not None and quiet and result.converged and correction.actions:
+            result, settled = _corrected(result, correction, settled)  # noqa: PLW2901
+        clusters.append(result)
+    by_key = {c.plan.key: c.plan for c in clusters}
+    plans = tuple(by_key.get(p.key, p) for p in cycle.plan.clusters)
+    return dataclasses.replace(
+        cycle,
+        plan=dataclasses.replace(cycle.plan, clusters=plans),
+        clusters=tuple(clusters),
+        settled=settled,
+    )
+
+
 def _results(cycle: CycleResult) -> dict[ClusterKey, ClusterResult]:
     """Each cluster's result once applied; nothing for a plan (statuses come from the plan)."""
     return {c.plan.key: c for c in cycle.clusters} if cycle.applied else {}
@@ -111,6 +160,7 @@ def classify(cycle: CycleResult) -> Mapping[ClusterKey, ReportStatus]:
     with changes is drifted when it is in ``cycle.settled`` (Git asks what it asked when Atlas
     last matched, so Atlas changed) and pending otherwise; no changes is in sync.
     """
+    cycle = _folded(cycle)
     results = _results(cycle)
     return {
         c.key: _verdict(c, results.get(c.key), cycle.settled).status for c in cycle.plan.clusters
@@ -230,8 +280,10 @@ def compute(
 ) -> DriftReport:
     """The drift report of ``cycle``; ``adoptions`` are the manifest edits for drifted clusters.
 
-    An adoption is shown only for a cluster with drift this cycle did not resolve.
+    An adoption is shown only for a cluster with drift this cycle did not resolve. Corrections
+    an earlier cycle wrote without reporting them show as resolved by this one.
     """
+    cycle = _folded(cycle)
     results = _results(cycle)
     clusters = tuple(
         _entry(

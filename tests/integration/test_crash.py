@@ -64,7 +64,6 @@ from pathlib import Path
 from typing import Protocol
 
 import httpx
-import pytest
 from support.daemon import DaemonProcess, NotifySocket, notify_socket
 from support.gitworld import Remote, User
 from support.manifests import ITEMS, deployment, docs, policy, project, schedule
@@ -1343,17 +1342,12 @@ def test_a_report_commit_cut_short_leaves_no_temporary_tree_behind(tmp_path):
     assert not list((run.stage.state / "repo" / ".git").glob("gitopsd-report-*"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: a correction applied by a cycle killed before its report is never reported",
-)
 def test_a_drift_corrected_just_before_a_crash_is_still_reported(tmp_path):
     """Atlas changed out of band, gitopsd put it back, then died before publishing.
 
-    The killed cycle's PATCH reached Atlas; the restart finds Atlas equal to Git and reports
-    "all in sync", so no report ever says that orders-db drifted and was corrected
-    (gitopsd/reconcile.py applies, then gitopsd/publish.py reports; nothing is remembered in
-    between).
+    The killed cycle's PATCH reached Atlas; the restart finds Atlas equal to Git. The cycle
+    recorded its correction before writing it, so the restart's report says that orders-db
+    drifted and was resolved.
     """
     with crash_run(tmp_path, seed=19, torn_rate=0.0) as run:
         run.run([Aim(phase="apply", point="answer", git=False, atlas="orders-minute")])

@@ -74,10 +74,12 @@ def test_a_webhook_push_reaches_atlas_and_the_report_branch(loop):
     with notify_socket() as notify, start(config, notify) as daemon:
         notify.wait("STATUS=drift: all 2 clusters in sync")
         text = (loop.user.path / "manifests/backups.yaml").read_text()
-        loop.user.write(
-            "manifests/backups.yaml", text.replace("restoreWindowDays: 2", "restoreWindowDays: 3")
+        loop.user.write(  # orders-db's schedule only: billing-db's has its own
+            "manifests/backups.yaml",
+            text.replace("restoreWindowDays: 2", "restoreWindowDays: 3", 1),
         )
         sha = loop.push("longer restore window")
+        loop.world.drift_schedule("billing-db", {"restoreWindowDays": 1})
         body = json.dumps({"ref": "refs/heads/main", "after": sha}).encode()
         signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
         headers = {
@@ -104,6 +106,9 @@ def test_a_webhook_push_reaches_atlas_and_the_report_branch(loop):
         assert str(status[0]).startswith("STATUS=drift: ")
         assert loop.world.schedule("orders-db")["restoreWindowDays"] == 3
         assert json.loads(loop.remote.show(BRANCH, REPORT_JSON))["source"]["revision"] == sha
+        # An incremental cycle: it read orders-db alone; billing-db's drift waits for a full one.
+        assert daemon.log("cycle_finished", full=False)["read"] == 1
+        assert loop.world.schedule("billing-db")["restoreWindowDays"] == 1
         daemon.signal(signal.SIGTERM)
         assert daemon.exit_code() == 0
 
@@ -231,8 +236,12 @@ def _window(daemon: DaemonProcess, *, first: int, size: int = 10) -> list[tuple[
     return samples
 
 
+def _is_cycle(item: object) -> bool:
+    return isinstance(item, dict) and item.get("event") == "cycle_finished"
+
+
 def _cycles(items: list[object]) -> int:
-    return sum(1 for i in items if isinstance(i, dict) and i.get("event") == "cycle_finished")
+    return sum(1 for i in items if _is_cycle(i))
 
 
 def test_sigusr1_runs_a_cycle_now_even_when_git_did_not_change(loop):
@@ -246,6 +255,8 @@ def test_sigusr1_runs_a_cycle_now_even_when_git_did_not_change(loop):
         daemon.log("cycle_requested", by="SIGUSR1")
         daemon.logs.wait_for(lambda items: _cycles(items) >= 2, 30, "the requested cycle")
         assert loop.world.schedule("orders-db")["restoreWindowDays"] == 2
+        finished = [i for i in daemon.logs.snapshot() if _is_cycle(i)]
+        assert [(i["full"], i["read"]) for i in finished] == [(True, 2), (True, 2)]
         daemon.signal(signal.SIGTERM)
         assert daemon.exit_code() == 0
 
