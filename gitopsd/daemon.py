@@ -205,7 +205,10 @@ class Daemon:
     def _open_runtime(self, settings: config.Settings) -> wiring.Runtime:
         """A runtime whose credentials are read now, so a missing secret fails at start."""
         runtime = wiring.Runtime(
-            settings, stop=self.stop, on_atlas_response=self.metrics.count_atlas_request
+            settings,
+            stop=self.stop,
+            on_atlas_response=self.metrics.count_atlas_request,
+            long_lived=True,
         )
         try:
             runtime.client(None)  # reads the credentials: ConfigError when they are missing

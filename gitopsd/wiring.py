@@ -26,7 +26,12 @@ from gitopsd.reconcile import AtlasApi, Deps
 
 
 class Runtime:
-    """The live dependencies built from one Settings; close it to release connections."""
+    """The live dependencies built from one Settings; close it to release connections.
+
+    ``long_lived`` (the daemon) keeps every manifest file's parsed documents between cycles,
+    so a cycle parses only the files that changed; a one-shot command would only pay for the
+    memory.
+    """
 
     def __init__(
         self,
@@ -35,6 +40,7 @@ class Runtime:
         dry_run: bool = False,
         stop: threading.Event,
         on_atlas_response: Callable[[str, int], None] | None = None,
+        long_lived: bool = False,
     ) -> None:
         self.settings = settings
         self.dry_run = dry_run
@@ -47,7 +53,7 @@ class Runtime:
         )
         self.memory = state_db.StateDB(settings.state.dir, history=settings.state.history)
         self._forge: forge.ForgeClient | None = None
-        self.parsed = manifest_files.ParseCache()
+        self.parsed = manifest_files.ParseCache() if long_lived else None
         self.verified = reconcile.Verified()
 
     def __enter__(self) -> Self:

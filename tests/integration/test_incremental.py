@@ -67,7 +67,7 @@ def runtime(world: World) -> Iterator[wiring.Runtime]:
     write_manifests(world)
     seed_matching(world)
     settings = config.load(world.config())
-    with wiring.Runtime(settings, stop=threading.Event()) as made:
+    with wiring.Runtime(settings, stop=threading.Event(), long_lived=True) as made:
         _, published = made.cycle(write=True)
         assert published is not None
         assert published.drift.summary.count(report.ReportStatus.IN_SYNC) == len(CLUSTERS)
@@ -156,13 +156,15 @@ def test_the_first_cycle_of_a_runtime_reads_every_cluster(world, runtime):
 def test_an_unchanged_file_is_not_parsed_again(world, runtime):
     """The runtime's parse cache serves unchanged files and parses changed ones."""
     world.write("other.yaml", docs(project(name="spare", atlas_name="Spare")))
-    runtime.cycle(write=True, full=False)
-    assert runtime.parsed.hits == 1  # backups.yaml, unchanged; other.yaml is new
-    runtime.cycle(write=True, full=False)
-    assert runtime.parsed.hits == 2
+    world.write("broken.yaml", "kind: [unclosed\n")
+    for hits in (1, 3):  # backups.yaml, unchanged; then all three
+        result, _ = runtime.cycle(write=True, full=False)
+        assert runtime.parsed is not None
+        assert runtime.parsed.hits == hits
+        assert [(p.file, p.line) for p in result.problems] == [("broken.yaml", 2)]
     write_manifests(world, {"alpha-db": 3})
     runtime.cycle(write=True, full=False)
-    assert runtime.parsed.hits == 1
+    assert runtime.parsed.hits == 2
     assert world.schedule("alpha-db")["restoreWindowDays"] == 3
 
 
