@@ -25,7 +25,9 @@ emulator runs as a subprocess with ``--latency-ms`` (20 ms) on every authenticat
   machine), so above 1,000 clusters the bench does not poll during the cycle (``--poll-s 0``):
   it waits for the daemon's ``cycle_finished`` line and then reads the state once. The
   daemon's log timestamps and the request log split the cycle into fetch, load, observe, plan,
-  apply and publish.
+  apply and publish. Then the bench sends the daemon SIGUSR1 ``--full-runs`` times (2), each a
+  full cycle with nothing to change, as the drift check runs it: the no-op cycle of a
+  long-running daemon, whose manifests are already parsed.
 
 The cold and no-op cycles each run in a fresh Python process doing what ``gitopsd apply``
 does (``config.load``, ``wiring.Runtime``, the three steps of ``Runtime.cycle``: checkout,
@@ -66,6 +68,7 @@ import json
 import math
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -297,6 +300,7 @@ def one_file(setup: Setup, args: argparse.Namespace) -> dict:
         daemon_s = own - cpu_before[0] + kids - cpu_before[1]
         others = machine.others_s(procs.Machine.now(emulator_pid), measured_s=daemon_s)
         log = admin.get("/_emulator/requests").raise_for_status().json()["requests"]
+        full = [full_cycle(proc, logs, admin, emulator_pid) for _ in range(args.full_runs)]
     kinds = figures.classify(log)
     changed_paths = {
         f"/api/atlas/v2/groups/{p}/clusters/{n}/backup/schedule" for p, n in change.clusters
@@ -326,6 +330,33 @@ def one_file(setup: Setup, args: argparse.Namespace) -> dict:
         "children_cpu": kids - cpu_before[1],
         "rss_kb": hwm,
         "others_s": others,
+        "full": full,
+    }
+
+
+def full_cycle(
+    proc: subprocess.Popen, logs: procs.Lines, admin: httpx.Client, emulator_pid: int
+) -> dict:
+    """SIGUSR1 to the daemon: one full cycle, its CPU, memory and requests."""
+    admin.delete("/_emulator/requests").raise_for_status()
+    mark = len(logs.items)
+    own, kids, _ = procs.proc_figures(proc.pid)
+    machine = procs.Machine.now(emulator_pid)
+    proc.send_signal(signal.SIGUSR1)
+    started = logs.wait(procs.event("cycle_started", mark), "the full cycle")
+    finished = logs.wait(procs.event("cycle_finished", started["_index"]), "the full cycle's end")
+    own_after, kids_after, hwm = procs.proc_figures(proc.pid)
+    measured = own_after - own + kids_after - kids
+    log = admin.get("/_emulator/requests").raise_for_status().json()["requests"]
+    return {
+        "wall_s": finished["duration_s"],
+        "cpu": own_after - own,
+        "children_cpu": kids_after - kids,
+        "rss_kb": hwm,
+        "kinds": Counter(figures.classify(log)),
+        "summary": finished.get("summary", ""),
+        "read": finished.get("read"),
+        "others_s": machine.others_s(procs.Machine.now(emulator_pid), measured_s=measured),
     }
 
 
@@ -392,6 +423,24 @@ def bench(args: argparse.Namespace) -> None:
         change = fig["change"]
         least = figures.incremental_minimum(world, change.clusters, args.concurrency, latency_s)
         rows.append(figures.daemon_row(fig, least))
+        noop = figures.minimum(world, 0, args.concurrency, latency_s)
+        for n, run in enumerate(fig["full"], 1):
+            rows.append(
+                figures.Row(
+                    name=f"no-op {n} (daemon)",
+                    wall_s=run["wall_s"],
+                    cpu_s=run["cpu"],
+                    children_cpu_s=run["children_cpu"],
+                    rss_kb=run["rss_kb"],
+                    kinds=run["kinds"],
+                    least=noop,
+                    steps={},
+                )
+            )
+            print(
+                f"  no-op {n} (daemon): SIGUSR1, a full cycle reading {run['read']} clusters;"
+                f" {run['summary']}; other processes used {run['others_s']:.1f} s of CPU meanwhile"
+            )
     print(
         f"  one file (daemon): other processes used {fig['others_s']:.1f} s of CPU meanwhile;"
         " the first cycle after"
@@ -422,6 +471,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--noop-runs", type=int, default=2, help="no-op cycles after the cold one")
+    parser.add_argument(
+        "--full-runs", type=int, default=2, help="full cycles (SIGUSR1) of the daemon at the end"
+    )
     parser.add_argument(
         "--poll-s", type=float, default=None, help="state polls: 0.25 s; none (0) over 1,000"
     )

@@ -24,6 +24,7 @@ import httpx
 
 from gitopsd import credentials
 from gitopsd.adapters import atlas_wire as wire
+from gitopsd.adapters.http_transport import StdlibTransport
 from gitopsd.core import backoff
 from gitopsd.core.model import DesiredSchedule
 from gitopsd.core.observed import ObservedCluster, ObservedProject, ObservedSchedule
@@ -213,8 +214,7 @@ class AtlasClient:
         self._timeout_s = timeout_s
         self._timeout = httpx.Timeout(timeout_s)
         self._on_response = on_response or (lambda _method, _status: None)
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        inner = transport or httpx.HTTPTransport(limits=limits, retries=0)
+        inner = transport or StdlibTransport(max_idle=concurrency)
         self._dry_run_transport = DryRunTransport(inner) if dry_run else None
         self._auth_repr = repr(auth)
         self._http = httpx.Client(

@@ -279,7 +279,7 @@ class CountingTransport(httpx.BaseTransport):
     """Counts requests in flight at once through the wrapped transport."""
 
     def __init__(self) -> None:
-        self.inner = openapi.ConformingTransport(retries=0)
+        self.inner = openapi.ConformingTransport()
         self.lock = threading.Lock()
         self.current = self.most = 0
 

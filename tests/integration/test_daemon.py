@@ -211,8 +211,8 @@ def test_many_cycles_leave_threads_descriptors_and_memory_flat(loop):
 
     Threads and descriptors come and go within a cycle (Atlas's thread pool, git's pipes), so
     each side is a window of samples, one after each of ten cycles. What a leak raises is the
-    floor: the least seen late in the run may not exceed the least seen early on (RSS: by
-    8 MB at most).
+    floor: the least seen late in the run may not exceed the least seen early on (threads: but
+    for the scheduler's pool, which grows to one worker per job; RSS: by 8 MB at most).
     """
     config = configure(loop, poll_s=0.05, drift_s=0.2)
     with notify_socket() as notify, start(config, notify) as daemon:
@@ -221,7 +221,9 @@ def test_many_cycles_leave_threads_descriptors_and_memory_flat(loop):
         daemon.signal(signal.SIGTERM)
         assert daemon.exit_code() == 0
     early, late = list(zip(*before, strict=True)), list(zip(*after, strict=True))
-    assert min(late[0]) <= min(early[0]), f"threads grew: {before} -> {after}"
+    # The scheduler's pool starts a worker thread only when its jobs (poll, drift, heartbeat)
+    # first overlap, and keeps it: at most two more late than early, whatever the cycles leak.
+    assert min(late[0]) <= min(early[0]) + 2, f"threads grew: {before} -> {after}"
     assert min(late[1]) <= min(early[1]), f"file descriptors grew: {before} -> {after}"
     assert min(late[2]) - min(early[2]) < 8_000, f"RSS grew by 8 MB: {before} -> {after}"
     assert notify.lines().count("READY=1") == 1

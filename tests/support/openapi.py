@@ -45,6 +45,8 @@ from openapi_core.validation.request.validators import (
 from openapi_core.validation.response.validators import V30ResponseValidator
 from ruamel.yaml import YAML
 
+from gitopsd.adapters.http_transport import StdlibTransport
+
 REFERENCE_ENV = "GITOPSD_REFERENCE_DIR"
 DEFAULT_REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
 MOCK_SPEC = Path("atlas-openapi") / "atlas-backup-mock.yaml"
@@ -312,7 +314,7 @@ def check_emulator_response(response: httpx.Response, request: httpx.Request | N
     )
 
 
-class ConformingTransport(httpx.HTTPTransport):
+class ConformingTransport(StdlibTransport):
     """An HTTP transport that checks every emulator API response against the document."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
