@@ -44,24 +44,54 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+class Cache:
+    """What a long-running process keeps between loads: each file's parse, the last result.
+
+    A load whose files are all unchanged returns the last result (a frozen value) as it is;
+    otherwise only the changed files are parsed again, and the graph is built anew.
+    """
+
+    def __init__(self) -> None:
+        self.files = manifest_files.ParseCache()
+        self._last: tuple[str, Result] | None = None
+
+    def unchanged(self, default_namespace: str) -> Result | None:
+        """After reading the files: the last result, if no file and no setting changed."""
+        last = self._last
+        if self.files.unchanged and last is not None and last[0] == default_namespace:
+            return last[1]
+        return None
+
+    def keep(self, default_namespace: str, result: Result) -> None:
+        """Remember the result of a load."""
+        self._last = (default_namespace, result)
+
+
 def load(
     paths: list[str],
     *,
     default_namespace: str = manifests.DEFAULT_NAMESPACE,
     options: manifest_files.LoadOptions | None = None,
-    cache: manifest_files.ParseCache | None = None,
+    cache: Cache | None = None,
 ) -> Result:
     """Read and check every manifest under ``paths``; raise ManifestPathError for a bad path.
 
-    ``cache`` (a long-running process's) spares parsing the files unchanged since its last load.
+    ``cache`` (a long-running process's) spares the work for files unchanged since its last
+    load, and all of it when nothing changed.
     """
     with _collector_paused():
-        loaded = manifest_files.load(paths, options, cache)
+        loaded = manifest_files.load(paths, options, cache.files if cache else None)
+        same = cache.unchanged(default_namespace) if cache else None
+        if same is not None:
+            return same
         parsed = manifests.parse(loaded.documents, default_namespace=default_namespace)
         state = graph.build(parsed)
-    return Result(
+    result = Result(
         state=state,
         problems=ordered(list(loaded.problems) + list(state.problems)),
         files=len(loaded.files),
         documents=len(loaded.documents),
     )
+    if cache is not None:
+        cache.keep(default_namespace, result)
+    return result

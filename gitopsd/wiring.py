@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Self
 
 from gitopsd import config, desired, publish, reconcile, source
-from gitopsd.adapters import atlas, forge, manifest_files, state_db, yaml_edit
+from gitopsd.adapters import atlas, forge, state_db, yaml_edit
 from gitopsd.core import plan
 from gitopsd.core.outcome import CycleResult
 from gitopsd.reconcile import AtlasApi, Deps
@@ -29,8 +29,8 @@ class Runtime:
     """The live dependencies built from one Settings; close it to release connections.
 
     ``long_lived`` (the daemon) keeps every manifest file's parsed documents between cycles,
-    so a cycle parses only the files that changed; a one-shot command would only pay for the
-    memory.
+    and the last desired state, so a cycle parses only the files that changed (nothing when no
+    file did); a one-shot command would only pay for the memory.
     """
 
     def __init__(
@@ -53,7 +53,7 @@ class Runtime:
         )
         self.memory = state_db.StateDB(settings.state.dir, history=settings.state.history)
         self._forge: forge.ForgeClient | None = None
-        self.parsed = manifest_files.ParseCache() if long_lived else None
+        self.parsed = desired.Cache() if long_lived else None
         self.verified = reconcile.Verified()
 
     def __enter__(self) -> Self:

@@ -379,8 +379,13 @@ class AtlasClient:
         params: dict[str, str] | None,
     ) -> httpx.Response:
         try:
-            response = self._http.request(
-                method, path, headers=headers, content=content, params=params, timeout=self._timeout
+            response = self._http.request(  # an absolute URL: httpx need not merge it
+                method,
+                self.base_url + path,
+                headers=headers,
+                content=content,
+                params=params,
+                timeout=self._timeout,
             )
         except httpx.TimeoutException as exc:
             self._on_response(method, 0)

@@ -170,10 +170,12 @@ class ParseCache:
         self._next: dict[str, _Parsed] = {}
         self.hits = 0
         """Files the last load took from the cache."""
+        self.unchanged = False
+        """The last load read the same files as the one before, every one unchanged."""
 
     def begin(self) -> None:
         """A load starts."""
-        self._next, self.hits = {}, 0
+        self._next, self.hits, self.unchanged = {}, 0, False
 
     def parse(
         self, text: str, name: str, limits: yamlio.Limits
@@ -190,6 +192,7 @@ class ParseCache:
 
     def end(self) -> None:
         """The load is over: keep exactly the files it read."""
+        self.unchanged = self.hits == len(self._next) and self._next.keys() == self._entries.keys()
         self._entries, self._next = self._next, {}
 
 

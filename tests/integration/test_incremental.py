@@ -157,14 +157,17 @@ def test_an_unchanged_file_is_not_parsed_again(world, runtime):
     """The runtime's parse cache serves unchanged files and parses changed ones."""
     world.write("other.yaml", docs(project(name="spare", atlas_name="Spare")))
     world.write("broken.yaml", "kind: [unclosed\n")
+    states = []
     for hits in (1, 3):  # backups.yaml, unchanged; then all three
         result, _ = runtime.cycle(write=True, full=False)
         assert runtime.parsed is not None
-        assert runtime.parsed.hits == hits
+        assert runtime.parsed.files.hits == hits
         assert [(p.file, p.line) for p in result.problems] == [("broken.yaml", 2)]
+        states.append(result.desired)
+    assert states[1] is states[0]  # nothing changed: the last desired state, not rebuilt
     write_manifests(world, {"alpha-db": 3})
     runtime.cycle(write=True, full=False)
-    assert runtime.parsed.hits == 2
+    assert runtime.parsed.files.hits == 2
     assert world.schedule("alpha-db")["restoreWindowDays"] == 3
 
 
