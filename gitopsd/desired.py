@@ -54,17 +54,20 @@ class Cache:
     def __init__(self) -> None:
         self.files = manifest_files.ParseCache()
         self._last: tuple[str, Result] | None = None
+        self.rebuilt = False
+        """The last load built a new desired state (something changed, or it was the first)."""
 
     def unchanged(self, default_namespace: str) -> Result | None:
         """After reading the files: the last result, if no file and no setting changed."""
         last = self._last
         if self.files.unchanged and last is not None and last[0] == default_namespace:
+            self.rebuilt = False
             return last[1]
         return None
 
     def keep(self, default_namespace: str, result: Result) -> None:
         """Remember the result of a load."""
-        self._last = (default_namespace, result)
+        self._last, self.rebuilt = (default_namespace, result), True
 
 
 def load(
