@@ -101,7 +101,7 @@ class Correction:
             "drift": self.drift,
             "revision": self.revision,
             "actions": [
-                {"kind": str(kind), "changes": [_change_json(c) for c in changes]}
+                {"kind": str(kind), "changes": [change_json(c) for c in changes]}
                 for kind, changes in self.actions
             ],
         }
@@ -121,8 +121,8 @@ class Correction:
             return None
 
 
-def _change_json(change: FieldChange) -> dict[str, object]:
-    span = change.source
+def change_json(change: FieldChange) -> dict[str, object]:
+    """A field change as JSON data (``plan --format json`` and the state database use it)."""
     return {
         "path": change.path,
         "atlas": change.atlas,
@@ -130,7 +130,7 @@ def _change_json(change: FieldChange) -> dict[str, object]:
         "severity": str(change.severity),
         "destructive": change.destructive,
         "why": change.why,
-        "source": None if span is None else [span.file, span.line, span.column],
+        "source": None if change.source is None else str(change.source),
     }
 
 
@@ -153,8 +153,9 @@ def _change_of(data: object) -> FieldChange:
         raise TypeError(data)
     source = data["source"]
     span = None
-    if isinstance(source, list) and len(source) == 3:
-        span = Span(str(source[0]), int(source[1]), int(source[2]))
+    if isinstance(source, str):  # file:line:column, and a file name may hold a colon
+        file, line, column = source.rsplit(":", 2)
+        span = Span(file, int(line), int(column))
     return FieldChange(
         path=str(data["path"]),
         atlas=_value(data["atlas"]),

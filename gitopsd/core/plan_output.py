@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from gitopsd.core.diff import FieldChange, Value
-from gitopsd.core.outcome import ClusterResult, CycleResult, Outcome
+from gitopsd.core.outcome import ClusterResult, CycleResult, Outcome, change_json
 from gitopsd.core.plan import Action, ClusterPlan, Failure, Status
 
 SCHEMA_VERSION = 1
@@ -158,18 +158,6 @@ def failure_json(failure: Failure | None) -> dict[str, object] | None:
     }
 
 
-def _change_json(change: FieldChange) -> dict[str, object]:
-    return {
-        "path": change.path,
-        "atlas": change.atlas,
-        "git": change.git,
-        "severity": str(change.severity),
-        "destructive": change.destructive,
-        "why": change.why,
-        "source": None if change.source is None else str(change.source),
-    }
-
-
 def _cluster_json(plan: ClusterPlan, result: ClusterResult | None) -> dict[str, object]:
     actions: list[dict[str, object]] = []
     for index, action in enumerate(plan.actions):
@@ -190,7 +178,7 @@ def _cluster_json(plan: ClusterPlan, result: ClusterResult | None) -> dict[str, 
         "mode": str(plan.mode),
         "status": str(result.status if result is not None else plan.status),
         "converged": None if result is None else result.converged,
-        "changes": [_change_json(c) for c in plan.changes],
+        "changes": [change_json(c) for c in plan.changes],
         "actions": actions,
         "failure": failure_json(plan.failure),
         "unmanaged": list(plan.unmanaged),

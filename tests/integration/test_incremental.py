@@ -92,6 +92,16 @@ class RefusingSink:
         raise GitopsdError(f"the remote refused the push of {commit.fingerprint}")
 
 
+def window_restored(published: publish.Publication | None, cluster: str) -> ClusterEntry:
+    """The report's entry for ``cluster``, checked: its drifted restore window was resolved."""
+    assert published is not None
+    found = entry(published.drift, cluster)
+    assert found.resolved
+    assert found.drift
+    assert [c.path for c in found.changes] == ["/schedule/restoreWindowDays"]
+    return found
+
+
 def entry(drift: report.DriftReport, cluster: str) -> ClusterEntry:
     """The report's entry for ``cluster``."""
     return next(c for c in drift.clusters if c.key.cluster == cluster)
@@ -182,12 +192,9 @@ def test_a_correction_made_by_a_cycle_that_stopped_before_reporting_is_reported_
     assert set(runtime.memory.unreported()) == {f"{PROJECT_NAME}/alpha-db"}
 
     _, published = runtime.cycle(write=True)
-    assert published is not None
-    alpha = entry(published.drift, "alpha-db")
-    assert alpha.resolved
-    assert alpha.drift
-    assert [c.path for c in alpha.changes] == ["/schedule/restoreWindowDays"]
+    alpha = window_restored(published, "alpha-db")
     assert "stopped before reporting" in alpha.actions[0].reason
+    assert published is not None
     assert "1 resolved" in report.subject(published.drift)
     assert runtime.memory.unreported() == {}
 
@@ -223,11 +230,7 @@ def test_a_correction_recorded_but_never_sent_leaves_the_cycle_s_own_findings(wo
     runtime.memory.remember_unreported([(str(key), json.dumps(stale.to_json()))])
     world.drift_schedule("alpha-db", {"restoreWindowDays": 1})
     _, published = runtime.cycle(write=True)
-    assert published is not None
-    alpha = entry(published.drift, "alpha-db")
-    assert alpha.resolved
-    assert alpha.drift
-    assert [c.path for c in alpha.changes] == ["/schedule/restoreWindowDays"]
+    window_restored(published, "alpha-db")
     assert runtime.memory.unreported() == {}
 
 
