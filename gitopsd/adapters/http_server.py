@@ -141,6 +141,33 @@ class _Seen:
             return True
 
 
+class _Throttle:
+    """At most one log line per event every ``every_s``; the next one counts those held back.
+
+    Refused webhooks are logged as a warning, but a flood of forged or replayed deliveries
+    must not flood the journal (journald drops a unit's lines past its rate limit, good ones
+    included); ``gitopsd_webhooks_total`` counts every one. Thread-safe.
+    """
+
+    def __init__(self, every_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every_s = every_s
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._held: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def allow(self, event: str) -> int | None:
+        """None: hold this line back; else how many were held back since the last one."""
+        with self._lock:
+            now = self._clock()
+            last = self._last.get(event)
+            if last is not None and now - last < self._every_s:
+                self._held[event] += 1
+                return None
+            self._last[event] = now
+            return self._held.pop(event, 0)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _App:
     health: Health
@@ -151,6 +178,7 @@ class _App:
     max_body_bytes: int
     timeout_s: float
     seen: _Seen
+    throttle: _Throttle
 
 
 class _DeadlineReader(socket.SocketIO):
@@ -353,7 +381,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         headers = dict(self.headers.items())
         forge = webhooks.verify(headers, body, app.secret)
         if forge is None:
-            logger.warning("webhook_unauthorized", extra={"client": self.client_address[0]})
+            self._warn("webhook_unauthorized", {"client": self.client_address[0]})
             return _text(401, "unauthorized\n", WebhookResult.UNAUTHORIZED)
         delivery = webhooks.delivery_of(forge, headers)
         keys: tuple[str, ...] = ("body:" + hashlib.sha256(body).hexdigest(),)
@@ -361,7 +389,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             keys = (*keys, f"{forge}:{delivery}")
         facts = {"forge": str(forge), "delivery": delivery}
         if not app.seen.first_time(keys):
-            logger.warning("webhook_replayed", extra=facts)
+            self._warn("webhook_replayed", facts)
             return _text(409, "delivery already received\n", WebhookResult.REPLAYED)
         kind, name = webhooks.event_kind(forge, headers)
         if kind is webhooks.EventKind.PING:
@@ -382,6 +410,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         logger.info("webhook_push_received", extra={**facts, "triggered": triggered})
         result = WebhookResult.TRIGGERED if triggered else WebhookResult.NOT_TRIGGERED
         return _json(202, {"triggered": triggered}, result)
+
+    def _warn(self, event: str, facts: Mapping[str, object]) -> None:
+        """A refused delivery's warning, unless one was logged in the last seconds."""
+        held = self.server.app.throttle.allow(event)
+        if held is not None:
+            logger.warning(event, extra={**facts, "held_back": held})
 
     def _send(self, answer: _Answer) -> None:
         self.close_connection = True
@@ -432,6 +466,7 @@ class HttpServer:
             timeout_s=timeout_s,
             # Two keys per delivery: its id and its body's digest.
             seen=_Seen(2 * replay_window),
+            throttle=_Throttle(),
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

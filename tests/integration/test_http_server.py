@@ -524,6 +524,31 @@ def test_the_secret_is_in_no_answer_and_no_log(listener, caplog):
         assert secret not in repr(vars(record))
 
 
+def test_a_flood_of_forged_deliveries_logs_one_warning_and_counts_them_all(listener, caplog):
+    """Thirty forged pushes: every one refused and counted, one warning line in the log."""
+    caplog.set_level(logging.WARNING, logger="gitopsd.adapters.http_server")
+    body = hooks.push_body()
+    forged = hooks.github(body, secret="forged")  # noqa: S106 - a wrong secret on purpose
+    answers = [listener.hook(body, forged) for _ in range(30)]
+    assert {a.status_code for a in answers} == {401}
+    assert sample(scrape(listener), "gitopsd_webhooks_total", result="unauthorized") == 30
+    lines = [r for r in caplog.records if r.getMessage() == "webhook_unauthorized"]
+    assert len(lines) == 1
+    assert lines[0].held_back == 0
+
+
+def test_the_throttle_counts_the_lines_it_held_back():
+    """After the quiet period the next line says how many were held back, event by event."""
+    now = [0.0]
+    throttle = http_server._Throttle(every_s=10.0, clock=lambda: now[0])
+    assert throttle.allow("webhook_unauthorized") == 0
+    assert [throttle.allow("webhook_unauthorized") for _ in range(5)] == [None] * 5
+    assert throttle.allow("webhook_replayed") == 0  # another event has its own window
+    now[0] = 10.0
+    assert throttle.allow("webhook_unauthorized") == 5
+    assert throttle.allow("webhook_unauthorized") is None
+
+
 # -- hostile clients -----------------------------------------------------------------------------
 
 
