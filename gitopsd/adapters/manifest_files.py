@@ -190,9 +190,14 @@ class ParseCache:
         self._next[name] = entry
         return entry[2], entry[3]
 
-    def end(self) -> None:
-        """The load is over: keep exactly the files it read."""
-        self.unchanged = self.hits == len(self._next) and self._next.keys() == self._entries.keys()
+    def end(self, found: int) -> None:
+        """The load of ``found`` files is over: keep exactly the ones it parsed.
+
+        Unchanged means every file found was parsed before, unchanged, and no file went away;
+        a file that could not be read (too large, binary, a link outside) is never unchanged.
+        """
+        same = self._next.keys() == self._entries.keys()
+        self.unchanged = self.hits == found and same
         self._entries, self._next = self._next, {}
 
 
@@ -229,5 +234,5 @@ def load(
         documents.extend(docs)
         problems.extend(found)
     if cache is not None:
-        cache.end()
+        cache.end(len(files))
     return Loaded(documents=tuple(documents), problems=tuple(problems), files=files)

@@ -175,6 +175,13 @@ def test_an_unchanged_file_is_not_parsed_again(world, runtime):
         assert [(p.file, p.line) for p in result.problems] == [("broken.yaml", 2)]
         states.append(result.desired)
     assert states[1] is states[0]  # nothing changed: the last desired state, not rebuilt
+    (world.repo / "blob.yaml").write_bytes(b"kind: \x00\x01")  # a new file, not readable
+    result, _ = runtime.cycle(write=True, full=False)
+    assert [(p.file, p.code) for p in result.problems] == [
+        ("blob.yaml", "file-binary"),
+        ("broken.yaml", "yaml-syntax"),
+    ]
+    (world.repo / "blob.yaml").unlink()
     write_manifests(world, {"alpha-db": 3})
     runtime.cycle(write=True, full=False)
     assert runtime.parsed.files.hits == 2
