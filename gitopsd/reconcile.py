@@ -508,7 +508,11 @@ def run_cycle(
             _remember_corrections(deps.memory, todo, settled, checkout.revision)
         clusters = apply(todo, observed, context)
         if writes:
-            matched = [(str(c.plan.key), digests[c.plan.key]) for c in clusters if c.converged]
+            matched = [  # read and matching now; the clusters taken as in sync were not read
+                (str(c.plan.key), digests[c.plan.key])
+                for c in clusters
+                if c.converged and c.plan.key not in taken
+            ]
             deps.memory.remember_settled(matched, checkout.revision, deps.clock().isoformat())
             deps.memory.forget_unreported(
                 str(c.plan.key) for c in clusters if c.results and not c.resolved
