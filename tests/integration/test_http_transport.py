@@ -77,6 +77,7 @@ class Server:
 
     def handle(self, conn: socket.socket) -> None:
         """Read requests on one connection and answer them as scripted."""
+        reader = None
         try:
             if self.tls is not None:
                 conn = self.tls.wrap_socket(conn, server_side=True)
@@ -100,6 +101,8 @@ class Server:
         except (OSError, ssl.SSLError):
             return
         finally:
+            if reader is not None:
+                reader.close()  # the socket stays open while a file made from it is
             conn.close()
             self.closed.release()
 
