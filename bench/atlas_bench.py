@@ -29,7 +29,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import subprocesses as procs
 
 from gitopsd import credentials
 from gitopsd.adapters import atlas, atlas_wire
@@ -72,18 +72,9 @@ def emulator(mode: str, state: dict[str, object], latency_ms: float) -> Iterator
     with tempfile.TemporaryDirectory(prefix="gitopsd-bench-") as tmp:
         path = Path(tmp) / "state.json"
         path.write_text(json.dumps(state), encoding="utf-8")
-        cmd = [sys.executable, "-m", "gitopsd", "emulator", "--listen", "127.0.0.1:0"]
-        proc = subprocess.Popen([*cmd, "--state", str(path)], stdout=subprocess.PIPE, text=True)
-        try:
-            first = proc.stdout.readline() if proc.stdout else ""
-            if "listening on " not in first:
-                sys.exit(f"the emulator did not start (exit {proc.wait()}): {first!r}")
-            url = first.rsplit(" ", 1)[1].strip()
+        with procs.emulator(path) as (url, _pid):
             httpx.put(f"{url}/_emulator/faults", json=faults).raise_for_status()
             yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
 
 
 def auth_for(kind: str, url: str) -> httpx.Auth:

@@ -78,6 +78,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import subprocesses as procs
 
 from gitopsd import config, desired, reconcile, wiring
 from gitopsd.adapters import atlas_wire
@@ -308,16 +309,8 @@ def write_config(root: Path, url: str, concurrency: int) -> Path:
 @contextmanager
 def emulator(state_file: Path) -> Iterator[str]:
     """The emulator as a subprocess serving ``state_file``; yield its base URL."""
-    cmd = [sys.executable, "-m", "gitopsd", "emulator", "--listen", "127.0.0.1:0"]
-    proc = subprocess.Popen([*cmd, "--state", str(state_file)], stdout=subprocess.PIPE, text=True)
-    try:
-        first = proc.stdout.readline() if proc.stdout else ""
-        if "listening on " not in first:
-            sys.exit(f"the emulator did not start (exit {proc.wait()}): {first!r}")
-        yield first.rsplit(" ", 1)[1].strip()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with procs.emulator(state_file) as (url, _pid):
+        yield url
 
 
 def set_latency(url: str, latency_ms: float) -> None:

@@ -67,7 +67,7 @@ import httpx
 from support.daemon import DaemonProcess, NotifySocket, notify_socket
 from support.gitworld import Remote, User
 from support.manifests import ITEMS, deployment, docs, policy, project, schedule
-from support.world import MATCHING, PROJECT_ID, PROJECT_NAME
+from support.world import MATCHING, PROJECT_ID, PROJECT_NAME, key_files
 
 from gitopsd.emulator import Emulator
 
@@ -579,10 +579,7 @@ class Stage:
         self.config = self._config()
 
     def _config(self) -> Path:
-        secrets = self.root / "secrets"
-        secrets.mkdir()
-        (secrets / "public_key").write_text(self.emulator.credentials.public_key)
-        (secrets / "private_key").write_text(self.emulator.credentials.private_key)
+        secrets = key_files(self.root / "secrets", self.emulator)
         path = self.root / "gitopsd.toml"
         path.write_text(
             f"""

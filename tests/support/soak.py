@@ -46,6 +46,7 @@ from support import soak_fleet
 from support.daemon import DaemonProcess, notify_socket
 from support.gitworld import Remote, User
 from support.soak_fleet import OBSERVE, Fleet, Held, Key
+from support.world import key_files
 
 BRANCH = "gitopsd/drift"
 REPORT_JSON = "drift-report/report.json"
@@ -235,10 +236,7 @@ class Soak:
     def config(self) -> Path:
         """gitopsd.toml: the remote, the emulator, short timeouts, polls often, drift rarely."""
         o = self.options
-        secrets = self.root / "secrets"
-        secrets.mkdir()
-        (secrets / "public_key").write_text(self.emulator.credentials.public_key)
-        (secrets / "private_key").write_text(self.emulator.credentials.private_key)
+        secrets = key_files(self.root / "secrets", self.emulator)
         path = self.root / "gitopsd.toml"
         path.write_text(
             f'[git]\nurl = "{self.remote.url}"\nbranch = "main"\npath = "manifests"\n'

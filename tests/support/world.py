@@ -40,6 +40,14 @@ class Run:
         return parsed
 
 
+def key_files(directory: Path, emulator: Emulator) -> Path:
+    """The emulator's API key as ``public_key`` and ``private_key`` files in a new directory."""
+    directory.mkdir()
+    (directory / "public_key").write_text(emulator.credentials.public_key)
+    (directory / "private_key").write_text(emulator.credentials.private_key)
+    return directory
+
+
 class World:
     """Manifests, config and emulator of one test."""
 
@@ -49,11 +57,7 @@ class World:
         self.repo.mkdir()
         self.emulator = emulator
         self.admin = httpx.Client(base_url=emulator.url, timeout=10)
-        secrets = root / "secrets"
-        secrets.mkdir()
-        (secrets / "public_key").write_text(emulator.credentials.public_key)
-        (secrets / "private_key").write_text(emulator.credentials.private_key)
-        self.secrets = secrets
+        self.secrets = key_files(root / "secrets", emulator)
 
     def write(self, name: str, text: str) -> Path:
         """Write a dedented file under the manifests directory."""
