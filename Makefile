@@ -1,20 +1,33 @@
-# The two commands a newcomer runs: `make demo` and `make test`. Both set up .venv first.
+# The two commands a newcomer runs: `make demo` and `make test`. Both set up .venv first, from
+# requirements.lock: exact versions, hashes required (docs/development.md).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
 
-.PHONY: demo test lint typecheck unit bench crash soak clean prism
+.PHONY: demo test lint typecheck unit bench crash soak clean prism lock lock-upgrade lock-check
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+# Fails with one line when pyproject.toml's dependencies changed and the lock was not remade;
+# otherwise makes .venv exactly the lock (the installers' output goes to .cache/install.log).
+$(STAMP): pyproject.toml $(LOCK) scripts/lock.py
+	@$(PYTHON) scripts/lock.py install $(VENV)
+	@touch $(STAMP)
+
+lock-check:
+	@$(PYTHON) scripts/lock.py check
+
+# Remake the lock from pyproject.toml, keeping every pin that still fits (after adding,
+# removing or re-ranging a dependency); lock-upgrade moves every pin to the newest release.
+lock:
+	@$(PYTHON) scripts/lock.py compile
+
+lock-upgrade:
+	@$(PYTHON) scripts/lock.py compile --upgrade
 
 demo: $(STAMP)
-	$(BIN)/gitopsd validate manifests-example/
-	$(BIN)/gitopsd demo --manifests manifests-example
+	@$(BIN)/gitopsd validate manifests-example/
+	@$(BIN)/gitopsd demo --manifests manifests-example
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -22,17 +35,23 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict gitopsd
+	$(BIN)/mypy --strict gitopsd scripts/lock.py
 
-# Stoplight Prism serves the Atlas mock spec to tests/contract. Installed locally when npm is
-# available; without npm those tests skip, and fail under CI=true (CI must run them).
-PRISM_VERSION ?= ~5.14
+# Stoplight Prism serves the Atlas mock spec to tests/contract, installed with `npm ci` from its
+# own lock (scripts/prism/package-lock.json: exact versions, integrity hashes, no install
+# scripts). Without npm those tests skip, and fail under CI=true (CI must run them).
 PRISM_DIR     := .cache/prism
 PRISM         := $(PRISM_DIR)/node_modules/.bin/prism
+PRISM_LOG     := .cache/prism-install.log
 NPM           := $(shell command -v npm 2>/dev/null)
 
-$(PRISM):
-	npm install --prefix $(PRISM_DIR) --no-audit --no-fund '@stoplight/prism-cli@$(PRISM_VERSION)'
+$(PRISM): scripts/prism/package.json scripts/prism/package-lock.json
+	@echo "gitopsd: installing Stoplight Prism from scripts/prism/package-lock.json into $(PRISM_DIR)"
+	@mkdir -p $(PRISM_DIR)
+	@cp scripts/prism/package.json scripts/prism/package-lock.json $(PRISM_DIR)/
+	@cd $(PRISM_DIR) && npm ci --no-audit --no-fund --ignore-scripts > $(CURDIR)/$(PRISM_LOG) 2>&1 \
+	  || { echo "gitopsd: npm ci failed; its output is in $(PRISM_LOG)"; exit 1; }
+	@touch $(PRISM)
 
 prism: $(PRISM)
 
@@ -40,7 +59,7 @@ unit: $(STAMP) $(if $(NPM),$(PRISM))
 	@$(if $(NPM),true,echo "npm not found: Prism contract tests will skip (and fail with CI=true)")
 	$(BIN)/pytest
 
-test: lint typecheck unit
+test: lock-check lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/manifests_bench.py

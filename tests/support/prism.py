@@ -40,7 +40,7 @@ from support.openapi import mock_spec_path, skip_or_fail
 REPO = Path(__file__).resolve().parents[2]
 PRISM_ENV = "GITOPSD_PRISM"
 LOCAL_PRISM = REPO / ".cache" / "prism" / "node_modules" / ".bin" / "prism"
-INSTALL_HINT = "make .cache/prism/node_modules/.bin/prism (installs @stoplight/prism-cli with npm)"
+INSTALL_HINT = "make prism (npm ci from scripts/prism/package-lock.json)"
 HOST = "127.0.0.1"
 READY_LINE = "Prism is listening on"
 START_TIMEOUT = 30.0  # seconds; Prism 5.14 on Node 20 is usually ready in about 2
