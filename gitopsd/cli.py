@@ -1,13 +1,15 @@
 """The command line: argv -> a command -> an exit code.
 
-Exit codes (SPEC §6): 0 success, 1 problems found or an error, 2 usage, 3 (``plan``,
-``apply``) changes, drift or blocked actions left. Output goes to
-stdout; notes for people (summaries, problems while printing a graph) go to stderr.
+Exit codes (SPEC §6, docs/problems.md): 0 success, 1 problems found or an error, 2 usage, 3
+(``plan``, ``apply``) changes, drift or blocked actions left, 130 interrupted, 141 standard output
+closed by its reader. Output goes to stdout; notes for people (summaries, problems while
+printing a graph) go to stderr. Every failure ends in one line, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -16,13 +18,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from gitopsd import __version__, config, daemon, demo, desired, publish, wiring
-from gitopsd.adapters import logs, manifest_files
+from gitopsd import __version__, config, daemon, demo, desired, publish, reconcile, wiring
+from gitopsd.adapters import logs, manifest_files, progress, state_dir
 from gitopsd.core import graph_export, manifests, outcome, plan_output, problems
 from gitopsd.core.plan import Status
-from gitopsd.errors import ConfigError, ManifestPathError
+from gitopsd.errors import (
+    ConfigError,
+    GitError,
+    ManifestPathError,
+    NoDeploymentsError,
+    StateLockedError,
+)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_CHANGES = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C), as a shell reports it
+EXIT_PIPE = 141  # the reader of standard output went away, as a shell reports SIGPIPE
 
 
 def _positive(text: str) -> int:
@@ -183,7 +193,19 @@ def _cycle(args: argparse.Namespace, *, write: bool) -> int:
     settings = config.load(args.config)
     stop = threading.Event()
     dry_run = not write or args.dry_run
-    with wiring.Runtime(settings, dry_run=dry_run, stop=stop) as runtime:
+    watcher = progress.TerminalProgress.for_stream(sys.stderr)  # None off a terminal
+    # A daemon on the same state directory would race this command on the clone and the state.
+    with (
+        state_dir.lock(Path(settings.state.dir)),
+        wiring.Runtime(
+            settings,
+            dry_run=dry_run,
+            stop=stop,
+            progress=watcher or reconcile.UNWATCHED,
+            on_atlas_response=watcher.on_response if watcher else None,
+        ) as runtime,
+        watcher or contextlib.nullcontext(),
+    ):
         cycle, published = runtime.cycle(write=write)
     if args.format == "json":
         print(plan_output.render_json(cycle))
@@ -264,10 +286,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _demo,
     }[args.command]
     try:
-        return command(args)
+        code = command(args)
+        sys.stdout.flush()  # here, so a reader gone away is met inside this try, not at exit
     except ManifestPathError as exc:
-        print(f"gitopsd: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ConfigError as exc:
-        print(f"gitopsd: {exc}", file=sys.stderr)
-        return EXIT_PROBLEMS
+        return _fail(str(exc), EXIT_USAGE)
+    except (ConfigError, StateLockedError, NoDeploymentsError) as exc:
+        return _fail(str(exc), EXIT_PROBLEMS)
+    except GitError as exc:
+        return _fail(f"Git: {exc}{'; ' + exc.hint if exc.hint else ''}", EXIT_PROBLEMS)
+    except BrokenPipeError:
+        # The reader went away (`gitopsd graph | head`): stop quietly, as a filter does.
+        _silence_stdout()
+        return EXIT_PIPE
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except OSError as exc:  # the machine refused: a full disk, a file that vanished
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"{exc.strerror or type(exc).__name__}{where}", EXIT_PROBLEMS)
+    return code
+
+
+def _fail(message: str, code: int) -> int:
+    """One line on standard error, then the exit code."""
+    with contextlib.suppress(OSError):  # standard error gone too: the exit code says it alone
+        print(f"gitopsd: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so the interpreter's last flush cannot fail too."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

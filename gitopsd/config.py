@@ -83,6 +83,7 @@ class ManifestSettings:
 
     max_file_bytes: int = manifest_files.DEFAULT_MAX_FILE_BYTES
     exclude: tuple[str, ...] = ()
+    allow_empty: bool = False  # a source with no AtlasDeployment is expected, not an error
 
     def load_options(self, root: str | Path | None = None) -> manifest_files.LoadOptions:
         """Options for ``manifest_files``; ``root`` (the manifests directory) prefixes excludes.
@@ -229,6 +230,7 @@ _SECTIONS: dict[str, dict[str, config_checks.Key]] = {
         "exclude": config_checks.Key(
             tuple, "a list of relative paths", config_checks.all_inside("the manifests directory")
         ),
+        "allow_empty": config_checks.Key(bool, "true or false", config_checks.fine),
     },
     "reconcile": {
         "mode": config_checks.Key(Mode, '"enforce" or "observe"', config_checks.fine),
@@ -249,7 +251,7 @@ _SECTIONS: dict[str, dict[str, config_checks.Key]] = {
         "webhook_secret_file": _FILE,
     },
     "state": {
-        "dir": config_checks.Key(str, "a directory", config_checks.not_empty, path=True),
+        "dir": config_checks.Key(str, "a directory", config_checks.directory, path=True),
         "history": config_checks.Key(
             int, "a whole number of cycles, at least 1", config_checks.between(1)
         ),

@@ -152,6 +152,11 @@ def file_path(value: str) -> str | None:
     return None
 
 
+def directory(value: str) -> str | None:
+    """A directory path: not blank, and no ``~`` (nothing would expand it)."""
+    return not_empty(value) if not value.startswith("~") else file_path(value)
+
+
 def inside(within: str) -> Callable[[str], str | None]:
     """A relative path that stays inside ``within`` (no leading '/', no escaping '..')."""
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import gc
 import os
 import signal
@@ -39,49 +38,19 @@ from types import FrameType
 from typing import TextIO
 
 from gitopsd import config, credentials, metrics, publish, source, wiring
-from gitopsd.adapters import http_server, logs, scheduler, systemd, webhooks
+from gitopsd.adapters import http_server, logs, scheduler, state_dir, systemd, webhooks
 from gitopsd.core import report
 from gitopsd.core.outcome import CycleResult, SourceNote, SourceNoteCode
-from gitopsd.errors import ConfigError, GitopsdError
+from gitopsd.errors import ConfigError, GitopsdError, ListenError, StateLockedError
 
 EXIT_OK = 0
 EXIT_LOCKED = 1
 EXIT_CONFIG = 78
-LOCK_FILE = "gitopsd.lock"
 _SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
 STUCK_FACTOR = 3.0
 """A cycle running longer than this many drift intervals counts as stuck: no WATCHDOG=1."""
 
 log = logs.get("gitopsd.daemon")
-
-
-class LockedError(GitopsdError):
-    """Another gitopsd holds the state directory."""
-
-
-@contextlib.contextmanager
-def state_lock(directory: Path) -> Iterator[None]:
-    """Hold ``<state dir>/gitopsd.lock`` for the life of the daemon (released by the kernel)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / LOCK_FILE
-    handle = path.open("a+", encoding="utf-8")
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise LockedError(
-                f"another gitopsd (pid {holder}) is using the state directory {directory};"
-                " stop it, or give this one its own [state] dir"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield
-    finally:
-        handle.close()
 
 
 @dataclass(slots=True)
@@ -144,13 +113,17 @@ class Daemon:
             log.error("config_invalid", error=str(exc))  # noqa: TRY400 - the message says it all
             return EXIT_CONFIG
         try:
-            with state_lock(Path(settings.state.dir)):
+            with state_dir.lock(Path(settings.state.dir)):
                 return self._serve(settings)
-        except LockedError as exc:
+        except StateLockedError as exc:
             log.error("state_locked", error=str(exc))  # noqa: TRY400 - the message says it all
             return EXIT_LOCKED
         except ConfigError as exc:
             log.error("config_invalid", error=str(exc))  # noqa: TRY400 - the message says it all
+            return EXIT_CONFIG
+        except ListenError as exc:
+            # Waiting cannot free the port: exit 78, so systemd does not restart into a loop.
+            log.error("listen_failed", error=f"[server] listen: {exc}")  # noqa: TRY400
             return EXIT_CONFIG
 
     def _serve(self, settings: config.Settings) -> int:

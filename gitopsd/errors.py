@@ -3,6 +3,9 @@
     GitopsdError
     ├── ConfigError                  bad settings or credentials; ``gitopsd run`` exits 78
     ├── ManifestPathError            a manifest path on the command line does not exist (exit 2)
+    ├── StateLockedError             another gitopsd holds the state directory
+    ├── NoDeploymentsError           the manifests hold no AtlasDeployment: a wrong url or path?
+    ├── ListenError                  an address to listen on cannot be bound (in use, refused)
     ├── AtlasError                   .status, .error_code, .detail, .reason from Atlas's ApiError
     │   ├── AtlasTransientError      429, 5xx, timeouts, dropped connections: retried
     │   └── AtlasPermanentError      other 4xx: that cluster fails, the cycle goes on
@@ -28,6 +31,18 @@ class ConfigError(GitopsdError):
 
 class ManifestPathError(GitopsdError):
     """A path named on the command line is neither a file nor a directory."""
+
+
+class StateLockedError(GitopsdError):
+    """Another gitopsd process holds the state directory's lock."""
+
+
+class NoDeploymentsError(GitopsdError):
+    """The source holds no AtlasDeployment, and ``[manifests] allow_empty`` does not expect that."""
+
+
+class ListenError(GitopsdError):
+    """An address to listen on cannot be bound: in use, not an address of this host, refused."""
 
 
 class AtlasError(GitopsdError):
@@ -72,7 +87,14 @@ class AtlasConfigError(AtlasPermanentError, ConfigError):
 
 
 class GitError(GitopsdError):
-    """Git could not fetch, verify or publish. The message is safe to show: no credentials."""
+    """Git could not fetch, verify or publish. The message is safe to show: no credentials.
+
+    ``hint`` says what to check, for a person at a terminal ("" when nothing specific helps).
+    """
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class GitConflictError(GitError):

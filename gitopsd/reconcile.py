@@ -72,6 +72,26 @@ class AtlasApi(Protocol):
     def map(self, fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R | AtlasError]: ...  # noqa: D102
 
 
+class Progress(Protocol):
+    """Who watches a cycle's progress (``adapters.progress`` on a terminal); it must be quick."""
+
+    def phase(self, name: str, total: int) -> None: ...  # noqa: D102
+    def tick(self) -> None: ...  # noqa: D102
+
+
+class _Unwatched:
+    """Progress nobody watches."""
+
+    def phase(self, name: str, total: int) -> None:
+        """Nothing to show."""
+
+    def tick(self) -> None:
+        """Nothing to count."""
+
+
+UNWATCHED: Progress = _Unwatched()
+
+
 class Memory(Protocol):
     """What gitopsd remembers between cycles (``adapters.state_db.StateDB``)."""
 
@@ -135,11 +155,14 @@ class _ProjectView:
     failure: Failure | None = None
 
 
-def observe(clusters: Iterable[DesiredCluster], clients: Clients) -> dict[ClusterKey, Observation]:
+def observe(
+    clusters: Iterable[DesiredCluster], clients: Clients, progress: Progress = UNWATCHED
+) -> dict[ClusterKey, Observation]:
     """What Atlas holds for each of ``clusters``, with the minimum of calls."""
     groups: dict[str | None, list[DesiredCluster]] = defaultdict(list)
     for cluster in clusters:
         groups[cluster.profile].append(cluster)
+    progress.phase("reading Atlas", sum(len(members) for members in groups.values()))
     seen: dict[ClusterKey, Observation] = {}
     for profile, members in sorted(groups.items(), key=lambda g: g[0] or ""):
         api = clients(profile)
@@ -151,12 +174,16 @@ def observe(clusters: Iterable[DesiredCluster], clients: Clients) -> dict[Cluste
                 error_code="UNKNOWN_CREDENTIALS_PROFILE",
             )
             seen |= {c.key: Observation(failure=failure) for c in members}
+            for _ in members:
+                progress.tick()
             continue
-        seen |= _observe_with(api, members)
+        seen |= _observe_with(api, members, progress)
     return seen
 
 
-def _observe_with(api: AtlasApi, members: list[DesiredCluster]) -> dict[ClusterKey, Observation]:
+def _observe_with(
+    api: AtlasApi, members: list[DesiredCluster], progress: Progress
+) -> dict[ClusterKey, Observation]:
     projects = sorted({c.key.project for c in members})
     views = dict(zip(projects, api.map(lambda p: _view(api, p), projects), strict=True))
     seen: dict[ClusterKey, Observation] = {}
@@ -173,7 +200,16 @@ def _observe_with(api: AtlasApi, members: list[DesiredCluster]) -> dict[ClusterK
             wanted.append((member, held))
         else:
             seen[member.key] = Observation(cluster=held)
-    schedules = api.map(lambda pair: api.schedule(pair[1].project_id, pair[1].name), wanted)
+        if member.key in seen:
+            progress.tick()
+
+    def fetch(pair: tuple[DesiredCluster, ObservedCluster]) -> ObservedSchedule:
+        try:
+            return api.schedule(pair[1].project_id, pair[1].name)
+        finally:
+            progress.tick()
+
+    schedules = api.map(fetch, wanted)
     for (member, held), schedule in zip(wanted, schedules, strict=True):
         if isinstance(schedule, AtlasError):
             seen[member.key] = Observation(cluster=held, failure=failure_of(schedule))
@@ -217,12 +253,17 @@ class ApplyContext:
 
 
 def apply(
-    todo: plan.Plan, observed: Mapping[ClusterKey, Observation], context: ApplyContext
+    todo: plan.Plan,
+    observed: Mapping[ClusterKey, Observation],
+    context: ApplyContext,
+    progress: Progress = UNWATCHED,
 ) -> tuple[ClusterResult, ...]:
     """Carry out the plan; a result for every cluster, in the plan's order."""
     by_profile: dict[str | None, list[plan.ClusterPlan]] = defaultdict(list)
     for cluster_plan in todo.clusters:
         by_profile[cluster_plan.desired.profile].append(cluster_plan)
+    busy = sum(1 for p in todo.clusters if p.actions or p.failure is not None)
+    progress.phase("dry run" if context.dry_run else "writing to Atlas", busy)
     results: dict[ClusterKey, ClusterResult] = {}
     for profile, all_plans in by_profile.items():
         plans = []
@@ -238,6 +279,8 @@ def apply(
         api = context.clients(profile)
         if api is None:
             results |= {p.key: _unapplied(p) for p in plans}
+            for _ in plans:
+                progress.tick()
             continue
 
         def one(cluster_plan: plan.ClusterPlan, api: AtlasApi = api) -> ClusterResult:
@@ -246,7 +289,10 @@ def apply(
             with logs.bind(
                 project_id=held.project_id if held else "", cluster=str(cluster_plan.key)
             ):
-                return _Applier(api, context, cluster_plan, seen).run()
+                try:
+                    return _Applier(api, context, cluster_plan, seen).run()
+                finally:
+                    progress.tick()
 
         for cluster_plan, result in zip(plans, api.map(one, plans), strict=True):
             if isinstance(result, AtlasError):
@@ -458,6 +504,7 @@ class Deps:
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     verified: Verified | None = None
     """What incremental cycles may take as in sync; None: every cycle is full."""
+    progress: Progress = UNWATCHED
 
 
 def run_cycle(
@@ -476,6 +523,7 @@ def run_cycle(
     records its corrections before writing them, for the report. ``full`` False reads only
     the clusters ``deps.verified`` cannot vouch for (and those with unreported corrections).
     """
+    deps.progress.phase("reading the manifests", 0)
     checkout = deps.source.checkout() if checkout is None else checkout
     loaded = deps.load(checkout)
     wanted = loaded.state.clusters
@@ -489,7 +537,7 @@ def run_cycle(
     if not full and verified is not None:
         carried = tuple(c for c in wanted if c.key not in unreported and verified.unchanged(c))
     taken = frozenset(c.key for c in carried)
-    observed = observe((c for c in wanted if c.key not in taken), deps.clients)
+    observed = observe((c for c in wanted if c.key not in taken), deps.clients, deps.progress)
     remembered = deps.memory.fresh_defaults()
     fresh = frozenset(c.key for c in wanted if str(c.key) in remembered)
     options = dataclasses.replace(deps.options, fresh_defaults=fresh)
@@ -506,7 +554,7 @@ def run_cycle(
         )
         if writes:
             _remember_corrections(deps.memory, todo, settled, checkout.revision)
-        clusters = apply(todo, observed, context)
+        clusters = apply(todo, observed, context, deps.progress)
         if writes:
             matched = [  # read and matching now; the clusters taken as in sync were not read
                 (str(c.plan.key), digests[c.plan.key])

@@ -22,6 +22,7 @@ from gitopsd import config, desired, publish, reconcile, source
 from gitopsd.adapters import atlas, forge, state_db, yaml_edit
 from gitopsd.core import plan
 from gitopsd.core.outcome import CycleResult
+from gitopsd.errors import NoDeploymentsError
 from gitopsd.reconcile import AtlasApi, Deps
 
 
@@ -41,8 +42,10 @@ class Runtime:
         stop: threading.Event,
         on_atlas_response: Callable[[str, int], None] | None = None,
         long_lived: bool = False,
+        progress: reconcile.Progress = reconcile.UNWATCHED,
     ) -> None:
         self.settings = settings
+        self.progress = progress
         self.dry_run = dry_run
         self.stop = stop
         self._on_atlas_response = on_atlas_response
@@ -119,11 +122,21 @@ class Runtime:
             exclude=(*options.exclude, str(Path(checkout.root, s.report.dir))),
             relative_to=str(checkout.root),
         )
-        return desired.load(
+        loaded = desired.load(
             [str(checkout.manifests)],
             default_namespace=s.reconcile.default_namespace,
             options=options,
             cache=self.parsed,
+        )
+        if s.manifests.allow_empty or loaded.state.clusters or loaded.state.blocked:
+            return loaded
+        # A report of nothing would say "all 0 clusters are in sync": gitopsd cannot tell an
+        # empty repository from the wrong one, so it stops before planning or reporting.
+        read = f"{loaded.files} file{'' if loaded.files == 1 else 's'} read"
+        raise NoDeploymentsError(
+            f"no AtlasDeployment in {checkout.manifests} at {checkout.revision} ({read}), so"
+            " nothing was planned or reported: check [git] url, branch and path; if none is"
+            " expected there yet, set [manifests] allow_empty = true"
         )
 
     def deps(self) -> Deps:
@@ -138,6 +151,7 @@ class Runtime:
             dry_run=self.dry_run,
             dry_run_lines=self.dry_run_lines,
             verified=self.verified,
+            progress=self.progress,
         )
 
     def sink(self) -> source.ReportSink | None:
@@ -198,4 +212,5 @@ class Runtime:
         )
         if not write:
             return result, None
+        self.progress.phase("publishing the report", 0)
         return result, publish.publish(result, checkout, self.publish_deps())

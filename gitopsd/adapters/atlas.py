@@ -170,6 +170,42 @@ class DryRunTransport(httpx.BaseTransport):
         self._inner.close()
 
 
+def _transport_reason(exc: httpx.TransportError) -> str:
+    """The operating system's words for a failed connection, else the error's kind."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower()
+        cause = cause.__cause__ or cause.__context__
+    said = str(exc).strip()
+    return said.splitlines()[0][:200] if said else type(exc).__name__
+
+
+def _gave_up(error: AtlasTransientError, *, attempts: int) -> AtlasTransientError:
+    """The last error, with how often gitopsd tried and what an operator can check.
+
+    No durations: the message reaches reports, whose bytes must not change from run to run.
+    """
+    if error.status == 0:
+        hint = (
+            "check [atlas] base_url and that this host can reach it; [atlas] timeout_s,"
+            " max_attempts and deadline_s bound how long gitopsd waits"
+        )
+    elif error.status == 429:
+        hint = "Atlas kept rate-limiting: lower [atlas] concurrency, or run less often"
+    else:
+        hint = "Atlas kept failing: it may be having an outage; the next cycle tries again"
+    tries = f"{attempts} attempt{'' if attempts == 1 else 's'}"
+    return AtlasTransientError(
+        f"{error} (gave up after {tries}): {hint}",
+        retry_after_s=error.retry_after_s,
+        status=error.status,
+        error_code=error.error_code,
+        detail=error.detail,
+        reason=error.reason,
+    )
+
+
 class AtlasClient:
     """Typed operations on Atlas, each retried here and nowhere else.
 
@@ -212,6 +248,8 @@ class AtlasClient:
         self._stop: Waiter = stop if stop is not None else threading.Event()
         self._clock, self._jitter = clock, jitter
         self._timeout_s = timeout_s
+        url = httpx.URL(self.base_url)
+        self._where = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
         self._timeout = httpx.Timeout(timeout_s)
         self._on_response = on_response or (lambda _method, _status: None)
         inner = transport or StdlibTransport(max_idle=concurrency)
@@ -360,7 +398,7 @@ class AtlasClient:
                     retry_after_s=error.retry_after_s,
                 )
                 if delay_s is None:
-                    raise
+                    raise _gave_up(error, attempts=attempt) from error
                 facts = {"path": path, "attempt": attempt, "delay_s": delay_s}
                 logger.info("atlas_retry", extra={**facts, "status": error.status})
                 if self._stop.wait(delay_s):
@@ -390,12 +428,12 @@ class AtlasClient:
         except httpx.TimeoutException as exc:
             self._on_response(method, 0)
             raise AtlasTransientError(
-                f"{method} {path}: no answer within {self._timeout_s:g}s"
+                f"{method} {path}: no answer from {self._where} within {self._timeout_s:g} s"
             ) from exc
         except httpx.TransportError as exc:
             self._on_response(method, 0)
             raise AtlasTransientError(
-                f"{method} {path}: connection failed ({type(exc).__name__})"
+                f"{method} {path}: cannot connect to {self._where} ({_transport_reason(exc)})"
             ) from exc
         self._on_response(method, response.status_code)
         remaining = response.headers.get("RateLimit-Remaining")

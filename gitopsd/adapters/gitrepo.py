@@ -165,6 +165,13 @@ def _session(path: Path, access: Access) -> Iterator[_Session]:
         repo.close()
 
 
+_CHECK_URL = "check [git] url, its credentials, and that this host can reach it"
+_CHECK_SIGNERS = (
+    "sign the branch tip with a trusted key, or check [git] allowed_signers_file and"
+    " openpgp_keys_file"
+)
+
+
 class _DamagedError(GitError):
     """The clone is broken in a way only cloning again repairs."""
 
@@ -282,7 +289,9 @@ class GitSource:
             if not verdict.trusted:
                 why = f"commit {tip} is not signed by a trusted key: {verdict.reason}"
                 if head is None:
-                    raise _UnverifiedError(f"{self._branch(s)}: {why}; nothing verified to use")
+                    raise _UnverifiedError(
+                        f"{self._branch(s)}: {why}; nothing verified to use", hint=_CHECK_SIGNERS
+                    )
                 notes.append(SourceNote(code=SourceNoteCode.UNVERIFIED, message=why))
                 return self._fall_back(s, head, tip=tip, why=why, notes=notes)
         if head is not None and head != tip and not s.is_ancestor(head, tip):
@@ -296,7 +305,9 @@ class GitSource:
     ) -> Checkout:
         """The clone's revision instead of the tip, if it is trusted."""
         if self.settings.verify_signatures and not self._verify(s, head).trusted:
-            raise _UnverifiedError(f"{why}; the clone's revision {head} is not verified either")
+            raise _UnverifiedError(
+                f"{why}; the clone's revision {head} is not verified either", hint=_CHECK_SIGNERS
+            )
         self._place(s, head, moved=False)
         return self._served(head, tip=tip, notes=notes)
 
@@ -306,9 +317,14 @@ class GitSource:
         try:
             tip = s.remote_tip(branch)
         except GitError as exc:
-            raise _UnreachableError(f"cannot read {self._branch(s)}: {exc}") from exc
+            raise _UnreachableError(
+                f"cannot read {self._branch(s)}: {exc}", hint=_CHECK_URL
+            ) from exc
         if tip is None:
-            raise _UnreachableError(f"branch {branch} does not exist at {s.access.shown}")
+            raise _UnreachableError(
+                f"branch {branch} does not exist at {s.access.shown}",
+                hint="check [git] branch: it names a branch of that repository",
+            )
         if s.revision(tip) == tip:
             s.run("update-ref", f"{_TRACKING}{branch}", tip)
             return tip
@@ -320,7 +336,9 @@ class GitSource:
             # in an intact clone is the network's doing, and the last good revision stays.
             if not s.intact():
                 raise _DamagedError(f"{exc}; the clone's objects are damaged") from exc
-            raise _UnreachableError(f"cannot fetch {self._branch(s)}: {exc}") from exc
+            raise _UnreachableError(
+                f"cannot fetch {self._branch(s)}: {exc}", hint=_CHECK_URL
+            ) from exc
 
     def _place(self, s: _Session, revision: str, *, moved: bool) -> None:
         """Force the worktree to ``revision``, unless it is known to be there already."""

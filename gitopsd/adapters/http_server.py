@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import enum
+import errno
 import hashlib
 import http.server
 import io
@@ -45,6 +46,7 @@ from typing import TYPE_CHECKING, Protocol, Self
 from gitopsd import metrics as metrics_mod
 from gitopsd.adapters import webhooks
 from gitopsd.credentials import Secret
+from gitopsd.errors import ListenError
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -208,6 +210,19 @@ _Request = socket.socket | tuple[bytes, socket.socket]
 
 def _connection(request: _Request) -> socket.socket:
     return request if isinstance(request, socket.socket) else request[1]
+
+
+def _bind_failure(exc: OSError) -> str:
+    """Why a bind failed, and what to do, in words."""
+    if exc.errno == errno.EADDRINUSE:
+        return "another process is listening there; stop it, or choose another port"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "that is not an address of this host; use one it has, e.g. 127.0.0.1"
+    if exc.errno in {errno.EACCES, errno.EPERM}:
+        return "permission denied (ports below 1024 need privileges); choose a port above 1024"
+    if isinstance(exc, socket.gaierror):
+        return "the host name does not resolve; use an IP address"
+    return f"{exc.strerror or type(exc).__name__}"
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -484,10 +499,15 @@ class HttpServer:
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def start(self) -> Self:
-        """Bind the socket (OSError when the address is taken) and serve on a daemon thread."""
+        """Bind the socket (ListenError when it cannot be) and serve on a daemon thread."""
         if self._server is not None:
             return self
-        server = _Server(self._address, self._app, self._max_connections)
+        try:
+            server = _Server(self._address, self._app, self._max_connections)
+        except OSError as exc:
+            host, port = self._address
+            shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            raise ListenError(f"cannot listen on {shown}: {_bind_failure(exc)}") from None
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, args=(0.05,), name="gitopsd-http", daemon=True

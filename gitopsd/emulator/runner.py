@@ -7,8 +7,10 @@ It is the only emulator module that reads files or installs signal handlers.
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -49,6 +51,19 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _bind_failure(exc: OSError) -> str:
+    """Why a bind failed, and what to do."""
+    if exc.errno == errno.EADDRINUSE:
+        return "another process is listening there; choose another port (0 picks a free one)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "that is not an address of this host; use one it has, e.g. 127.0.0.1"
+    if exc.errno in {errno.EACCES, errno.EPERM}:
+        return "permission denied (ports below 1024 need privileges); choose a port above 1024"
+    if isinstance(exc, socket.gaierror):
+        return "the host name does not resolve; use an IP address"
+    return exc.strerror or type(exc).__name__
+
+
 def run(
     *,
     listen: str,
@@ -71,6 +86,11 @@ def run(
         del signum, frame
         stop.set()
 
+    try:
+        emulator.start()
+    except OSError as exc:
+        sys.stderr.write(f"gitopsd emulator: cannot listen on {listen}: {_bind_failure(exc)}\n")
+        return 2
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         with emulator:

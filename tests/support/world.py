@@ -104,6 +104,7 @@ dir = "{self.root / "state"}"
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = cli.main([*args, "--config", str(config)])
+        assert "Traceback" not in out.getvalue() + err.getvalue(), err.getvalue()
         return Run(code, out.getvalue(), err.getvalue())
 
     # -- the emulator's side -------------------------------------------------------------
