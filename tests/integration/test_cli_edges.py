@@ -327,3 +327,19 @@ def test_off_a_terminal_nothing_extra_is_printed(world: World):
     assert run.returncode in {0, 3}, run.stderr
     assert "reading Atlas" not in run.stderr
     assert "\x1b[K" not in run.stderr + run.stdout
+
+
+def test_the_daemon_exits_78_when_its_state_dir_cannot_be_used(world: World, tmp_path: Path):
+    """`run` with [state] dir a file: exit 78 with one config_invalid line, no traceback."""
+    (tmp_path / "a-file").write_text("not a directory\n")
+    config = world.config()
+    config.write_text(
+        config.read_text().replace(f'"{world.root / "state"}"', f'"{tmp_path / "a-file"}"')
+    )
+    run = gitopsd("run", "--config", str(config))
+    assert run.returncode == 78
+    output = run.stdout + run.stderr
+    assert "Traceback" not in output
+    invalid = [line for line in output.splitlines() if "config_invalid" in line]
+    assert len(invalid) == 1
+    assert f"[state] dir {tmp_path / 'a-file'} is a file, not a directory" in invalid[0]
