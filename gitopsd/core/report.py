@@ -21,7 +21,14 @@ from types import MappingProxyType
 from gitopsd.core import adopt, plan_output, problems, report_advice, report_graph
 from gitopsd.core.diff import FieldChange
 from gitopsd.core.model import ClusterKey, DesiredCluster, ResourceId
-from gitopsd.core.outcome import ActionResult, ClusterResult, Correction, CycleResult, Outcome
+from gitopsd.core.outcome import (
+    ActionResult,
+    ClusterResult,
+    Correction,
+    CycleResult,
+    Outcome,
+    resolves,
+)
 from gitopsd.core.plan import ClusterPlan, Hold
 from gitopsd.core.report_json import render_json
 from gitopsd.core.report_markdown import render_markdown
@@ -79,9 +86,7 @@ def _verdict(
         outcomes = [r.outcome for r in result.results]
         failed, blocked = Outcome.FAILED in outcomes, Outcome.BLOCKED in outcomes
         skipped = Outcome.SKIPPED in outcomes
-        resolved = (
-            bool(outcomes) and all(o is Outcome.APPLIED for o in outcomes) and result.converged
-        )
+        resolved = resolves(tuple(outcomes)) and result.converged
     else:
         holds = {a.hold for a in cluster.actions}
         failed, blocked, skipped = False, Hold.BLOCKED in holds, Hold.SKIPPED in holds
@@ -187,15 +192,22 @@ def _change(change: FieldChange) -> ChangeEntry:
 
 
 def _changes(cluster: ClusterPlan, result: ClusterResult | None) -> tuple[ChangeEntry, ...]:
-    """The plan's changes, then any the cycle found after a first write (a replanned schedule)."""
-    found = list(cluster.changes)
-    seen = {c.path for c in found}
-    for ran in result.results if result is not None else ():
-        for change in ran.changes:
-            if change.path not in seen:
-                seen.add(change.path)
-                found.append(change)
-    return tuple(_change(c) for c in found)
+    """What each action changed or would change: as run when the cycle ran it, else as planned.
+
+    An action planned again after a first write (the schedule once backup is on) carries the
+    changes it found then, which replace the plan's; one that needed no write carries none.
+    """
+    if result is None or not result.results:
+        found = list(cluster.changes)
+    else:
+        found = [c for ran in result.results for c in ran.changes]
+    seen: set[str] = set()
+    unique = []
+    for change in found:
+        if change.path not in seen:
+            seen.add(change.path)
+            unique.append(change)
+    return tuple(_change(c) for c in unique)
 
 
 def _actions(cluster: ClusterPlan, result: ClusterResult | None) -> tuple[ActionEntry, ...]:
