@@ -20,8 +20,7 @@ from typing import TextIO
 
 from gitopsd import __version__, config, daemon, demo, desired, publish, reconcile, wiring
 from gitopsd.adapters import logs, manifest_files, progress, state_dir
-from gitopsd.core import graph_export, manifests, outcome, plan_output, problems
-from gitopsd.core.plan import Status
+from gitopsd.core import graph_export, manifests, outcome, plan_output, problems, report
 from gitopsd.errors import (
     ConfigError,
     GitError,
@@ -207,10 +206,11 @@ def _cycle(args: argparse.Namespace, *, write: bool) -> int:
         watcher or contextlib.nullcontext(),
     ):
         cycle, published = runtime.cycle(write=write)
+    drift = published.drift if published is not None else report.compute(cycle)
     if args.format == "json":
-        print(plan_output.render_json(cycle))
+        print(plan_output.render_json(cycle, drift=drift))
     else:
-        print(plan_output.render_text(cycle, colour=_colour(sys.stdout)))
+        print(plan_output.render_text(cycle, colour=_colour(sys.stdout), drift=drift))
         if published is not None:
             print("\n" + "\n".join(describe(published)))
         if cycle.problems:
@@ -221,7 +221,7 @@ def _cycle(args: argparse.Namespace, *, write: bool) -> int:
         for problem in published.problems:
             print(f"gitopsd: {problem}", file=sys.stderr)
         return EXIT_PROBLEMS
-    return _cycle_exit(cycle)
+    return _cycle_exit(cycle, drift)
 
 
 def describe(published: publish.Publication) -> list[str]:
@@ -242,18 +242,19 @@ def describe(published: publish.Publication) -> list[str]:
 _SOURCE_ERRORS = frozenset({outcome.SourceNoteCode.FETCH_FAILED, outcome.SourceNoteCode.UNVERIFIED})
 
 
-def _cycle_exit(cycle: outcome.CycleResult) -> int:
-    """1 on any error, 3 when something is left to change, else 0 (SPEC §6).
+def _cycle_exit(cycle: outcome.CycleResult, drift: report.DriftReport) -> int:
+    """1 on any error, 3 when a cluster still needs a look, else 0 (SPEC §6).
 
-    A branch tip that could not be fetched or verified is an error too: what Git asks now was
-    not read, whatever the last good revision says.
+    The statuses are the report's, so the exit code says what the report says. A branch tip
+    that could not be fetched or verified is an error too: what Git asks now was not read,
+    whatever the last good revision says.
     """
-    statuses = set(cycle.statuses)
-    if Status.ERROR in statuses or cycle.plan.unplanned or problems.has_errors(cycle.problems):
+    failed = any(c.status is report.ReportStatus.ERROR for c in drift.clusters)
+    if failed or drift.not_planned or problems.has_errors(cycle.problems):
         return EXIT_PROBLEMS
     if any(note.code in _SOURCE_ERRORS for note in cycle.source.notes):
         return EXIT_PROBLEMS
-    if statuses - {Status.IN_SYNC}:
+    if any(c.open for c in drift.clusters):
         return EXIT_CHANGES
     return EXIT_OK
 

@@ -102,7 +102,7 @@ def atlas_world() -> dict[str, object]:
             restoreWindowDays=2,
             policies=_policy(*STANDARD),
         ),
-        # An extra item added by hand: removing it is destructive, so the guard blocks it.
+        # As Git says today; step 3 of the demo adds an item by hand.
         _schedule(
             PRODUCTION,
             "payments-ledger",
@@ -110,7 +110,7 @@ def atlas_world() -> dict[str, object]:
             referenceMinuteOfHour=15,
             restoreWindowDays=7,
             copySettings=[ledger_copy],
-            policies=_policy(*CRITICAL, ("monthly", 15, "months", 13)),
+            policies=_policy(*CRITICAL),
         ),
         _schedule(
             STAGING,
@@ -222,9 +222,11 @@ def _cycle(config_path: Path, *, write: bool) -> tuple[CycleResult, publish.Publ
 
 def _change_atlas_by_hand(emulator: Emulator) -> None:
     """Out-of-band changes: someone edits Atlas in its UI, behind Git's back."""
+    ledger = _policy(*CRITICAL, ("monthly", 15, "months", 13))  # removing it is destructive
     for path, body in (
         (f"/_emulator/schedules/{PRODUCTION}/catalog-main", {"referenceHourOfDay": 11}),
         (f"/_emulator/schedules/{PRODUCTION}/CatalogEvents", {"restoreWindowDays": 1}),
+        (f"/_emulator/schedules/{PRODUCTION}/payments-ledger", {"policies": ledger}),
     ):
         request = urllib.request.Request(  # noqa: S310 - the emulator on loopback
             emulator.url + path,
@@ -268,7 +270,8 @@ def run(manifests: Path, out: TextIO | None = None) -> int:
         say(plan_output.render_text(applied) + "\n\n" + _where(published) + "\n\n")
         say(
             "== 3. Someone changes Atlas by hand: catalog-main's snapshot hour moves to 11:30,"
-            "\n   and CatalogEvents (in observe mode in Git) keeps 1 day of PIT restore, not 2\n\n"
+            "\n   CatalogEvents (in observe mode in Git) keeps 1 day of PIT restore, not 2,"
+            "\n   and payments-ledger gets an extra monthly item\n\n"
         )
         _change_atlas_by_hand(emulator)
         drifted, published = _cycle(config_path, write=True)
@@ -294,8 +297,8 @@ def run(manifests: Path, out: TextIO | None = None) -> int:
             " observe mode,\nso its drift is only reported; its schedule also serves two other"
             " clusters, so the report\nexplains why it cannot offer a manifest edit that accepts"
             " it (for a cluster with its own\nschedule it would). The ledger's extra item stays:"
-            " removing it is destructive and needs\n"
-            'gitopsd.io/allow-destructive: "true". More: docs/drift-reports.md.\n'
+            " removing it is destructive, so the report\nasks to put it in Git or to allow its"
+            ' removal with gitopsd.io/allow-destructive: "true".\nMore: docs/drift-reports.md.\n'
         )
     return 0
 

@@ -35,7 +35,14 @@ from gitopsd.adapters import logs
 from gitopsd.core import diff, digest, plan
 from gitopsd.core.model import ClusterKey, DesiredCluster, DesiredSchedule, ProjectKey
 from gitopsd.core.observed import ObservedCluster, ObservedProject, ObservedSchedule
-from gitopsd.core.outcome import ActionResult, ClusterResult, Correction, CycleResult, Outcome
+from gitopsd.core.outcome import (
+    DONE,
+    ActionResult,
+    ClusterResult,
+    Correction,
+    CycleResult,
+    Outcome,
+)
 from gitopsd.core.plan import ActionKind, Failure, Observation
 from gitopsd.errors import AtlasError
 from gitopsd.source import Checkout, Source
@@ -317,6 +324,16 @@ def _unapplied(cluster_plan: plan.ClusterPlan, failure: Failure | None = None) -
     return ClusterResult(plan=cluster_plan, results=results, converged=converged)
 
 
+_IN_SYNC = "once backup was on, Atlas's schedule read back as Git says: nothing to write"
+_UNREAD = (
+    "Atlas's schedule could not be read once backup was on; the next cycle plans it against"
+    " what Atlas holds then"
+)
+_AFTER_DRY_RUN = (
+    "dry run: not sent; apply writes it once backup is on, against the schedule Atlas then holds"
+)
+
+
 class _Applier:
     """Applies one cluster's actions in order and reads the result back."""
 
@@ -335,6 +352,7 @@ class _Applier:
         self.converged = cluster_plan.failure is None
         self.cluster_patched = False
         self.backup_turned_on = False
+        self.backup_would_turn_on = False
 
     def run(self) -> ClusterResult:
         """Every action to an outcome; then whether the cluster converged."""
@@ -349,8 +367,10 @@ class _Applier:
                 self._record(action, Outcome.SKIPPED, why)
             elif action.kind is ActionKind.PATCH_CLUSTER:
                 failed = not self._patch_cluster(action)
+            elif (current := self._current_schedule_action(action)) is None:
+                self._record(dataclasses.replace(action, changes=()), Outcome.NOT_NEEDED, _IN_SYNC)
             else:
-                failed = not self._patch_schedule(self._current_schedule_action(action))
+                failed = not self._patch_schedule(current)
         return ClusterResult(plan=self.plan, results=tuple(self.results), converged=self.converged)
 
     def _record(
@@ -364,7 +384,7 @@ class _Applier:
             failure=failure,
         )
         self.results.append(result)
-        if outcome is not Outcome.APPLIED:
+        if outcome not in DONE:
             self.converged = False
 
     def _held(self, action: plan.Action) -> None:
@@ -424,6 +444,8 @@ class _Applier:
             lambda: self.api.cluster(project_id, name),
         )
         if isinstance(readback, Outcome):
+            if readback is Outcome.WOULD_APPLY and action.backup_enabled is True:
+                self.backup_would_turn_on = not self.cluster.backup_enabled
             return readback is not Outcome.FAILED
         sent = dataclasses.replace(
             self.desired, backup_enabled=action.backup_enabled, pit_enabled=action.pit_enabled
@@ -439,8 +461,12 @@ class _Applier:
         self.cluster, self.cluster_patched = readback, True
         return True
 
-    def _current_schedule_action(self, action: plan.Action) -> plan.Action:
-        """After a flags PATCH, plan the schedule again against what Atlas now holds."""
+    def _current_schedule_action(self, action: plan.Action) -> plan.Action | None:
+        """After a flags PATCH, plan the schedule again against what Atlas now holds.
+
+        None when Atlas already holds Git's schedule (the one it created when backup went
+        on, or one it brought back): there is nothing to write.
+        """
         if not self.cluster_patched or self.cluster is None:
             return action
         blocker = plan.schedule_blocker(self.cluster)
@@ -449,7 +475,7 @@ class _Applier:
         try:
             self.schedule = self.api.schedule(self.cluster.project_id, self.cluster.name)
         except AtlasError:
-            return action
+            return dataclasses.replace(action, hold=plan.Hold.SKIPPED, reason=_UNREAD)
         fresh = self.context.options.fresh_defaults
         if self.backup_turned_on:
             fresh |= {self.desired.key}
@@ -457,7 +483,9 @@ class _Applier:
         again = plan.for_cluster(
             self.desired, Observation(cluster=self.cluster, schedule=self.schedule), options
         )
-        return next((a for a in again.actions if a.kind is ActionKind.PATCH_SCHEDULE), action)
+        if again.failure is not None:
+            return dataclasses.replace(action, hold=plan.Hold.SKIPPED, reason=_UNREAD)
+        return next((a for a in again.actions if a.kind is ActionKind.PATCH_SCHEDULE), None)
 
     def _patch_schedule(self, action: plan.Action) -> bool:
         if action.hold is not None:
@@ -467,6 +495,9 @@ class _Applier:
         assert cluster is not None
         assert schedule is not None
         blocker = plan.schedule_blocker(cluster)
+        if blocker is not None and self.backup_would_turn_on:
+            self._record(action, Outcome.WOULD_APPLY, _AFTER_DRY_RUN)
+            return True
         if blocker is not None:
             self._record(action, Outcome.SKIPPED, blocker)
             return True
@@ -530,6 +561,7 @@ def run_cycle(
     digests = {c.key: digest.of_cluster(c) for c in wanted}
     before = deps.memory.settled()
     settled = frozenset(key for key, d in digests.items() if before.get(str(key)) == d)
+    met = frozenset(key for key in digests if str(key) in before)
     writes = write and not deps.dry_run
     unreported = _unreported(deps.memory, digests) if writes else {}
     verified = deps.verified
@@ -580,6 +612,7 @@ def run_cycle(
         desired=loaded.state,
         observed=tuple(sorted(observed.items(), key=lambda pair: pair[0])),
         settled=settled,
+        met=met,
         unreported=tuple(sorted(unreported.values(), key=lambda c: c.key)),
         full=not taken,
     )

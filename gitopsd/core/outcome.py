@@ -1,8 +1,9 @@
 """What happened to each planned action when a cycle ran: the values ``apply`` returns.
 
 Every action of a plan ends in exactly one outcome (STYLE §5): applied (and read back),
-would-apply (dry run), skipped, blocked, observed (observe mode) or failed with Atlas's
-``errorCode`` and ``detail`` verbatim. Pure values; the shell in ``reconcile`` produces them.
+not-needed (Atlas already held Git's values when the time came to write), would-apply (dry
+run), skipped, blocked, observed (observe mode) or failed with Atlas's ``errorCode`` and
+``detail`` verbatim. Pure values; the shell in ``reconcile`` produces them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Outcome(enum.StrEnum):
     """How one action ended."""
 
     APPLIED = "applied"
+    NOT_NEEDED = "not-needed"
     WOULD_APPLY = "would-apply"
     SKIPPED = "skipped"
     BLOCKED = "blocked"
@@ -33,6 +35,10 @@ class Outcome(enum.StrEnum):
         return {Hold.BLOCKED: cls.BLOCKED, Hold.SKIPPED: cls.SKIPPED, Hold.OBSERVED: cls.OBSERVED}[
             hold
         ]
+
+
+DONE = frozenset({Outcome.APPLIED, Outcome.NOT_NEEDED})
+"""The outcomes that leave Atlas as Git says: written and read back, or nothing to write."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,12 +79,13 @@ class ClusterResult:
 
     @property
     def resolved(self) -> bool:
-        """Whether the cycle wrote every action and Atlas read back as Git says."""
-        return (
-            bool(self.results)
-            and all(r.outcome is Outcome.APPLIED for r in self.results)
-            and self.converged
-        )
+        """Whether the cycle wrote what was needed and Atlas read back as Git says."""
+        return resolves(tuple(r.outcome for r in self.results)) and self.converged
+
+
+def resolves(outcomes: tuple[Outcome, ...]) -> bool:
+    """Whether actions ending so brought a cluster to Git's values: one write at least, all done."""
+    return Outcome.APPLIED in outcomes and all(o in DONE for o in outcomes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,7 +212,10 @@ class CycleResult:
 
     ``applied`` is False for ``plan`` (nothing was tried; ``clusters`` is empty). ``settled``
     holds the clusters whose desired state is the one gitopsd last saw Atlas match: a change
-    found on one of them was made in Atlas, out of band (drift), not asked for by Git.
+    found on one of them was made in Atlas, out of band (drift), not asked for by Git. ``met``
+    holds every cluster gitopsd has seen Atlas match before, for any desired state: a change
+    found on one of them that is not in ``settled`` was asked for by Git; on any other
+    cluster, which side changed is not known.
     ``observed`` is what Atlas held before any write. ``unreported`` are corrections earlier
     cycles began and no published report showed (they stopped first). ``full`` is False for an
     incremental cycle, which read only the clusters Git changed or that were not in sync; the
@@ -224,6 +234,7 @@ class CycleResult:
     desired: DesiredState | None = None
     observed: tuple[tuple[ClusterKey, Observation], ...] = ()
     settled: frozenset[ClusterKey] = frozenset()
+    met: frozenset[ClusterKey] = frozenset()
     unreported: tuple[Correction, ...] = ()
     full: bool = True
 

@@ -24,9 +24,10 @@ from gitopsd.core.model import (
     DesiredState,
     Frequency,
     Mode,
+    Retention,
     RetentionUnit,
 )
-from gitopsd.core.observed import ObservedCluster, ObservedSchedule
+from gitopsd.core.observed import ObservedCluster, ObservedItem, ObservedSchedule
 from gitopsd.core.problems import Problem
 
 ALLOW_DESTRUCTIVE = "gitopsd.io/allow-destructive"
@@ -323,6 +324,86 @@ def looks_like_atlas_default(held: ObservedSchedule) -> bool:
     return kept == ATLAS_DEFAULT_RETENTIONS and not held.copy_settings
 
 
+_DEFAULT_ITEMS = tuple(
+    ObservedItem(id=None, frequency=f, interval=i, retention=Retention(value=v, unit=u))
+    for f, i, v, u in (
+        (Frequency.HOURLY, 6, 7, RetentionUnit.DAYS),
+        (Frequency.DAILY, 1, 7, RetentionUnit.DAYS),
+        (Frequency.WEEKLY, 1, 4, RetentionUnit.WEEKS),
+        (Frequency.MONTHLY, 40, 12, RetentionUnit.MONTHS),
+    )
+)
+EXPECTED_DEFAULT = ObservedSchedule(
+    cluster_name="",
+    policy_id=None,
+    reference_hour_of_day=None,
+    reference_minute_of_hour=None,
+    restore_window_days=None,
+    auto_export_enabled=False,
+    export=None,
+    use_org_and_group_names_in_export_prefix=False,
+    copy_settings=(),
+    items=_DEFAULT_ITEMS,
+)
+"""The schedule Atlas creates when backup is first turned on, as far as it is known ahead.
+
+Atlas picks the snapshot time and the restore window itself, so those are unknown (None);
+the items are the ones ``ATLAS_DEFAULT_RETENTIONS`` describes, with no copies and no export.
+"""
+
+AFTER_BACKUP_ON = (
+    "compared with the default schedule Atlas creates when backup is turned on; written once"
+    " backup is on and the cluster is IDLE, against the schedule Atlas then holds"
+)
+AFTER_BACKUP_ON_UNCHANGED = (
+    "Git asks for what Atlas's default schedule holds; once backup is on and the cluster is"
+    " IDLE, gitopsd reads the schedule and writes it only if it differs"
+)
+
+
+def _after_backup_on(
+    desired: DesiredCluster, schedule: DesiredSchedule
+) -> tuple[tuple[diff.FieldChange, ...], Action]:
+    """The schedule of a cluster whose backup this plan turns on, planned against the default.
+
+    Atlas has no schedule to compare yet; the one it creates when backup goes on is replaced
+    without the guard (nobody asked for it), so every change is shown, none is destructive.
+    """
+    changes = tuple(
+        _as_expected_default(c)
+        for c in diff.diff_schedule(schedule, EXPECTED_DEFAULT, desired.source)
+    )
+    reason = AFTER_BACKUP_ON if changes else AFTER_BACKUP_ON_UNCHANGED
+    action = Action(
+        kind=ActionKind.PATCH_SCHEDULE, changes=changes, reason=reason, schedule=schedule
+    )
+    return changes, action
+
+
+_PICKED_BY_ATLAS = {
+    "/schedule/referenceHourOfDay": (
+        diff.Severity.MEDIUM,
+        "sets the snapshot hour (Atlas's default schedule comes with an hour of its own)",
+    ),
+    "/schedule/referenceMinuteOfHour": (
+        diff.Severity.MEDIUM,
+        "sets the snapshot minute (Atlas's default schedule comes with a minute of its own)",
+    ),
+    "/schedule/restoreWindowDays": (
+        diff.Severity.LOW,
+        "sets the restore window (Atlas's default schedule comes with one of its own)",
+    ),
+}
+
+
+def _as_expected_default(change: diff.FieldChange) -> diff.FieldChange:
+    picked = _PICKED_BY_ATLAS.get(change.path)
+    if picked is not None and change.atlas is None:
+        severity, why = picked
+        return dataclasses.replace(change, severity=severity, destructive=False, why=why)
+    return _as_default_replacement(change, when="creates when backup is turned on")
+
+
 def _schedule_action(
     desired: DesiredCluster,
     schedule: DesiredSchedule,
@@ -332,6 +413,8 @@ def _schedule_action(
     allowed: bool,
     fresh: bool,
 ) -> tuple[tuple[diff.FieldChange, ...], Action | None]:
+    if held is None and not cluster.backup_enabled:
+        return _after_backup_on(desired, schedule)
     if held is None or not cluster.backup_enabled:
         reason = schedule_blocker(cluster) or "Atlas's schedule could not be read"
         action = Action(
@@ -370,10 +453,12 @@ def _schedule_action(
     return changes, Action(kind=ActionKind.PATCH_SCHEDULE, changes=changes, schedule=schedule)
 
 
-def _as_default_replacement(change: diff.FieldChange) -> diff.FieldChange:
+def _as_default_replacement(
+    change: diff.FieldChange, *, when: str = "created when gitopsd turned backup on"
+) -> diff.FieldChange:
     if not change.destructive:
         return change
-    why = f"{change.why}, part of the default schedule Atlas created when gitopsd turned backup on"
+    why = f"{change.why}, part of the default schedule Atlas {when}"
     return dataclasses.replace(change, severity=diff.Severity.LOW, destructive=False, why=why)
 
 

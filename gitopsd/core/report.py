@@ -2,8 +2,11 @@
 
 ``compute(cycle)`` turns a ``CycleResult`` into a ``DriftReport`` (``core.report_model``):
 each cluster gets one ``ReportStatus`` (SPEC §4) from ``classify``, where *drifted* means Atlas
-changed while Git did not (the cluster is in ``cycle.settled``) and *pending* that Git asks
-for something new. ``render_markdown`` (``core.report_markdown``) and ``render_json``
+changed while Git did not (the cluster is in ``cycle.settled``) and *pending* that Git's values
+are not in Atlas yet, and an ``Origin``: Atlas changed, Git changed (the cluster is in
+``cycle.met``), or gitopsd cannot tell (it never saw the cluster match Git), so no word the
+report says claims more than gitopsd knows. The command line renders the same report
+(``core.plan_output``). ``render_markdown`` (``core.report_markdown``) and ``render_json``
 (``core.report_json``) render it and are re-exported here, with ``fingerprint`` and
 ``needs_attention`` (``core.report_model``), so the shell needs only this module.
 ``fingerprint`` hashes everything a reviewer sees except the time and the source revision, so
@@ -18,11 +21,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from gitopsd.core import adopt, plan_output, problems, report_advice, report_graph
+from gitopsd.core import adopt, problems, report_advice, report_graph
 from gitopsd.core.diff import FieldChange
 from gitopsd.core.model import ClusterKey, DesiredCluster, ResourceId
-from gitopsd.core.outcome import ActionResult, ClusterResult, Correction, CycleResult, Outcome
-from gitopsd.core.plan import ClusterPlan, Hold
+from gitopsd.core.outcome import (
+    ActionResult,
+    ClusterResult,
+    Correction,
+    CycleResult,
+    Outcome,
+    resolves,
+)
+from gitopsd.core.plan import Action, ClusterPlan, Hold
 from gitopsd.core.report_json import render_json
 from gitopsd.core.report_markdown import render_markdown
 from gitopsd.core.report_model import (
@@ -33,10 +43,12 @@ from gitopsd.core.report_model import (
     DriftReport,
     ManifestRef,
     NotPlanned,
+    Origin,
     Orphans,
     ReportStatus,
     Summary,
     count,
+    failure_text,
     fingerprint,
     needs_attention,
     tally,
@@ -45,6 +57,7 @@ from gitopsd.core.report_model import (
 __all__ = [
     "SCHEMA_VERSION",
     "DriftReport",
+    "Origin",
     "ReportStatus",
     "classify",
     "commit_message",
@@ -68,20 +81,24 @@ class _Verdict:
     status: ReportStatus
     drift: bool
     resolved: bool
+    origin: Origin | None
 
 
-def _verdict(
-    cluster: ClusterPlan, result: ClusterResult | None, settled: frozenset[ClusterKey]
-) -> _Verdict:
+def _origin(key: ClusterKey, cycle: CycleResult) -> Origin:
+    if key in cycle.settled:
+        return Origin.ATLAS
+    return Origin.GIT if key in cycle.met else Origin.UNKNOWN
+
+
+def _verdict(cluster: ClusterPlan, result: ClusterResult | None, cycle: CycleResult) -> _Verdict:
     changed = bool(cluster.actions or cluster.changes)
-    drift = changed and cluster.key in settled
+    origin = _origin(cluster.key, cycle) if changed else None
+    drift = origin is Origin.ATLAS
     if result is not None:
-        outcomes = [r.outcome for r in result.results]
+        outcomes = tuple(r.outcome for r in result.results)
         failed, blocked = Outcome.FAILED in outcomes, Outcome.BLOCKED in outcomes
         skipped = Outcome.SKIPPED in outcomes
-        resolved = (
-            bool(outcomes) and all(o is Outcome.APPLIED for o in outcomes) and result.converged
-        )
+        resolved = resolves(outcomes) and result.converged
     else:
         holds = {a.hold for a in cluster.actions}
         failed, blocked, skipped = False, Hold.BLOCKED in holds, Hold.SKIPPED in holds
@@ -96,7 +113,7 @@ def _verdict(
         status = ReportStatus.DRIFTED if drift else ReportStatus.PENDING
     else:
         status = ReportStatus.IN_SYNC
-    return _Verdict(status=status, drift=drift, resolved=resolved and changed)
+    return _Verdict(status=status, drift=drift, resolved=resolved and changed, origin=origin)
 
 
 _CORRECTED_EARLIER = (
@@ -162,9 +179,7 @@ def classify(cycle: CycleResult) -> Mapping[ClusterKey, ReportStatus]:
     """
     cycle = _folded(cycle)
     results = _results(cycle)
-    return {
-        c.key: _verdict(c, results.get(c.key), cycle.settled).status for c in cycle.plan.clusters
-    }
+    return {c.key: _verdict(c, results.get(c.key), cycle).status for c in cycle.plan.clusters}
 
 
 # -- the report's values -----------------------------------------------------------------------
@@ -187,15 +202,29 @@ def _change(change: FieldChange) -> ChangeEntry:
 
 
 def _changes(cluster: ClusterPlan, result: ClusterResult | None) -> tuple[ChangeEntry, ...]:
-    """The plan's changes, then any the cycle found after a first write (a replanned schedule)."""
-    found = list(cluster.changes)
-    seen = {c.path for c in found}
-    for ran in result.results if result is not None else ():
-        for change in ran.changes:
-            if change.path not in seen:
-                seen.add(change.path)
-                found.append(change)
-    return tuple(_change(c) for c in found)
+    """What each action changed or would change: as run when the cycle ran it, else as planned.
+
+    An action planned again after a first write (the schedule once backup is on) carries the
+    changes it found then, which replace the plan's; one that needed no write carries none.
+    """
+    if result is None or not result.results:
+        found = list(cluster.changes)
+    else:
+        found = [c for ran in result.results for c in ran.changes]
+    seen: set[str] = set()
+    unique = []
+    for change in found:
+        if change.path not in seen:
+            seen.add(change.path)
+            unique.append(change)
+    return tuple(_change(c) for c in unique)
+
+
+def action_outcome(action: Action, result: ClusterResult | None, index: int) -> str:
+    """How the ``index``-th action ended, or ``planned``/its hold when it was not run."""
+    if result is not None and index < len(result.results):
+        return str(result.results[index].outcome)
+    return "planned" if action.hold is None else str(action.hold)
 
 
 def _actions(cluster: ClusterPlan, result: ClusterResult | None) -> tuple[ActionEntry, ...]:
@@ -213,7 +242,7 @@ def _actions(cluster: ClusterPlan, result: ClusterResult | None) -> tuple[Action
     return tuple(
         ActionEntry(
             kind=a.kind,
-            outcome=plan_output.action_outcome(a, None, index),
+            outcome=action_outcome(a, None, index),
             reason=a.reason,
             paths=tuple(c.path for c in a.changes),
         )
@@ -245,6 +274,7 @@ def _entry(
         status=verdict.status,
         drift=verdict.drift,
         resolved=verdict.resolved,
+        origin=verdict.origin,
         mode=cluster.mode,
         deployment=deployment,
         project=_ref(desired.project, desired, "/project"),
@@ -289,7 +319,7 @@ def compute(
         _entry(
             c,
             results.get(c.key),
-            _verdict(c, results.get(c.key), cycle.settled),
+            _verdict(c, results.get(c.key), cycle),
             adoptions.get(c.key),
             cycle,
         )
@@ -361,7 +391,7 @@ def _cluster_line(cluster: ClusterEntry) -> str:
         status += f" ({count(len(cluster.changes), 'field')})"
     detail = ""
     if cluster.failures:
-        detail = plan_output.failure_text(cluster.failures[0])
+        detail = failure_text(cluster.failures[0])
     elif cluster.status is ReportStatus.SKIPPED:
         detail = next((a.reason for a in cluster.actions if a.outcome == "skipped"), "")
     return _line(f"- {cluster.key}: {status}" + (f": {detail}" if detail else ""))

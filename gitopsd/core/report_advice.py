@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from gitopsd.core.model import Mode
 from gitopsd.core.plan import ALLOW_DESTRUCTIVE, Failure
-from gitopsd.core.report_model import ClusterEntry, ReportStatus
+from gitopsd.core.report_model import ClusterEntry, Origin, ReportStatus
 
 _ALLOW = (
     f'annotate the deployment with {ALLOW_DESTRUCTIVE}: "true"'
@@ -19,6 +19,10 @@ _ALLOW = (
 _NOT_BACK_YET = (
     "gitopsd sent Git's values, but Atlas does not read them back yet; it checks again on"
     " the next cycle."
+)
+_UNKNOWN = (
+    "gitopsd has not seen this cluster match Git before, so it cannot tell whether Git or"
+    " Atlas changed."
 )
 _ROLES = (
     "Give the credentials the Atlas roles the change needs: Project Backup Manager for the"
@@ -41,16 +45,7 @@ def resolution(cluster: ClusterEntry, *, applied: bool, dry_run: bool) -> str:
     if cluster.status is ReportStatus.ERROR:
         return _error(cluster.failures)
     if cluster.status is ReportStatus.BLOCKED:
-        if cluster.drift:
-            return (
-                "Atlas was changed out of band, and restoring Git's values would remove or"
-                " shorten protection, so gitopsd holds them back. To keep Atlas's values, put"
-                f" them in the manifests; to restore Git's values, {_ALLOW}."
-            )
-        return (
-            "The manifests remove or shorten protection, so gitopsd holds the change back."
-            f" If it is intended, {_ALLOW}; otherwise revert the manifest change."
-        )
+        return _blocked(cluster)
     if cluster.status is ReportStatus.SKIPPED:
         reason = next((a.reason for a in cluster.actions if a.outcome == "skipped"), "")
         waiting = f": {_sentence(reason)}" if reason else "."
@@ -58,6 +53,26 @@ def resolution(cluster: ClusterEntry, *, applied: bool, dry_run: bool) -> str:
     if cluster.drift:
         return _drifted(cluster, wrote=wrote)
     return _pending(cluster, wrote=wrote)
+
+
+def _blocked(cluster: ClusterEntry) -> str:
+    if cluster.drift:
+        return (
+            "Atlas was changed out of band, and restoring Git's values would remove or"
+            " shorten protection, so gitopsd holds them back. To keep Atlas's values, put"
+            f" them in the manifests; to restore Git's values, {_ALLOW}."
+        )
+    if cluster.origin is Origin.GIT:
+        return (
+            "The manifests changed since gitopsd last saw Atlas match them, and applying them"
+            " would remove or shorten protection, so gitopsd holds the change back. If it is"
+            f" intended, {_ALLOW}; otherwise revert the manifest change."
+        )
+    return (
+        f"Applying Git's values would remove or shorten protection Atlas has, so gitopsd holds"
+        f" them back. {_UNKNOWN} To keep Atlas's values, put them in the manifests; to apply"
+        f" Git's values, {_ALLOW}."
+    )
 
 
 def _drifted(cluster: ClusterEntry, *, wrote: bool) -> str:
@@ -86,14 +101,24 @@ def _drifted(cluster: ClusterEntry, *, wrote: bool) -> str:
 
 
 def _pending(cluster: ClusterEntry, *, wrote: bool) -> str:
+    known = cluster.origin is Origin.GIT
     if cluster.mode is Mode.OBSERVE:
+        if known:
+            return (
+                "Observe mode never writes to Atlas: make the change in Atlas by hand, set"
+                ' gitopsd.io/mode: "enforce" on the deployment, or revert the manifest change.'
+            )
         return (
-            "Observe mode never writes to Atlas: make the change in Atlas by hand, set"
-            ' gitopsd.io/mode: "enforce" on the deployment, or revert the manifest change.'
+            f"Observe mode never writes to Atlas. {_UNKNOWN} To keep Atlas's values, put them"
+            " in the manifests; to have Git's, make the change in Atlas by hand or set"
+            ' gitopsd.io/mode: "enforce" on the deployment.'
         )
     if wrote:
         return _NOT_BACK_YET
-    return "gitopsd applies Git's values when it next applies (gitopsd apply, or the next cycle)."
+    then = "gitopsd applies Git's values when it next applies (gitopsd apply, or the next cycle)."
+    if known:
+        return then
+    return f"{then} {_UNKNOWN} To keep Atlas's values instead, put them in the manifests first."
 
 
 def _error(failures: tuple[Failure, ...]) -> str:

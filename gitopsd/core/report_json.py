@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 
-from gitopsd.core import plan_output, report_model
+from gitopsd.core import report_model
 from gitopsd.core.adopt import Adoption, Edit
 from gitopsd.core.document import Span
 from gitopsd.core.model import ResourceId
+from gitopsd.core.outcome import SourceState
+from gitopsd.core.plan import Failure
 from gitopsd.core.report_model import (
     ActionEntry,
     ChangeEntry,
@@ -22,6 +24,18 @@ from gitopsd.core.report_model import (
     ManifestRef,
     Summary,
 )
+
+
+def failure_json(failure: Failure | None) -> dict[str, object] | None:
+    """The documented JSON shape of a failure: message, errorCode, detail, status."""
+    if failure is None:
+        return None
+    return {
+        "message": failure.message,
+        "errorCode": failure.error_code,
+        "detail": failure.detail,
+        "status": failure.status,
+    }
 
 
 def _span(span: Span | None) -> dict[str, object] | None:
@@ -58,7 +72,7 @@ def _action(action: ActionEntry) -> dict[str, object]:
         "outcome": action.outcome,
         "reason": action.reason,
         "paths": list(action.paths),
-        "failure": plan_output.failure_json(action.failure),
+        "failure": failure_json(action.failure),
     }
 
 
@@ -83,13 +97,15 @@ def _adoption(adoption: Adoption | None) -> dict[str, object] | None:
     }
 
 
-def _cluster(cluster: ClusterEntry) -> dict[str, object]:
+def cluster_json(cluster: ClusterEntry) -> dict[str, object]:
+    """One cluster of ``clusters[]`` (``gitopsd plan --format json`` lists the same objects)."""
     return {
         "key": str(cluster.key),
         "project": str(cluster.key.project),
         "cluster": cluster.key.cluster,
         "status": str(cluster.status),
         "drift": cluster.drift,
+        "origin": None if cluster.origin is None else str(cluster.origin),
         "resolved": cluster.resolved,
         "mode": str(cluster.mode),
         "manifests": {
@@ -100,14 +116,15 @@ def _cluster(cluster: ClusterEntry) -> dict[str, object]:
         },
         "changes": [_change(c) for c in cluster.changes],
         "actions": [_action(a) for a in cluster.actions],
-        "failure": plan_output.failure_json(cluster.failure),
+        "failure": failure_json(cluster.failure),
         "unmanaged": list(cluster.unmanaged),
         "adoption": _adoption(cluster.adoption),
         "resolution": cluster.resolution,
     }
 
 
-def _summary(summary: Summary) -> dict[str, object]:
+def summary_json(summary: Summary) -> dict[str, object]:
+    """``summary``: the counts (``gitopsd plan --format json`` has the same object)."""
     return {
         "clusters": summary.clusters,
         "byStatus": {str(status): n for status, n in summary.by_status},
@@ -136,30 +153,39 @@ def _graph(graph: Graph) -> dict[str, object]:
     }
 
 
+def source_json(source: SourceState) -> dict[str, object]:
+    """``source``: where the manifests came from, credentials never included."""
+    return {
+        "url": source.url,
+        "branch": source.branch,
+        "revision": source.revision,
+        "tip": source.tip,
+        "notes": [{"code": str(n.code), "message": n.message} for n in source.notes],
+    }
+
+
+def not_planned_json(drift: DriftReport) -> list[dict[str, object]]:
+    """``notPlanned``: each deployment kept out of the plan, with the problems that keep it."""
+    return [
+        {"deployment": n.deployment, "problems": [p.as_json() for p in n.problems]}
+        for n in drift.not_planned
+    ]
+
+
 def content(drift: DriftReport, *, fingerprint: str | None = None) -> dict[str, object]:
     """report.json's document without ``generatedAt`` (which the shell's clock decides)."""
-    source = drift.source
     return {
         "schemaVersion": drift.schema_version,
         "fingerprint": fingerprint or report_model.fingerprint(drift),
         "needsAttention": report_model.needs_attention(drift),
-        "source": {
-            "url": source.url,
-            "branch": source.branch,
-            "revision": source.revision,
-            "tip": source.tip,
-            "notes": [{"code": str(n.code), "message": n.message} for n in source.notes],
-        },
+        "source": source_json(drift.source),
         "mode": str(drift.mode),
         "applied": drift.applied,
         "dryRun": drift.dry_run,
-        "summary": _summary(drift.summary),
-        "clusters": [_cluster(c) for c in drift.clusters],
+        "summary": summary_json(drift.summary),
+        "clusters": [cluster_json(c) for c in drift.clusters],
         "problems": [p.as_json() for p in drift.problems],
-        "notPlanned": [
-            {"deployment": n.deployment, "problems": [p.as_json() for p in n.problems]}
-            for n in drift.not_planned
-        ],
+        "notPlanned": not_planned_json(drift),
         "orphans": {
             "schedules": [_resource(r) for r in drift.orphans.schedules],
             "policies": [_resource(r) for r in drift.orphans.policies],

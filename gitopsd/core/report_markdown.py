@@ -29,6 +29,7 @@ from gitopsd.core.report_model import (
     ClusterEntry,
     DriftReport,
     ManifestRef,
+    Origin,
     ReportStatus,
 )
 
@@ -37,14 +38,14 @@ IN_SYNC_LIMIT = 100
 
 _MISSING = "—"
 _SECTIONS = (
-    (ReportStatus.PENDING, "Pending Git changes"),
+    (ReportStatus.PENDING, "Pending"),
     (ReportStatus.BLOCKED, "Blocked"),
     (ReportStatus.SKIPPED, "Skipped"),
     (ReportStatus.ERROR, "Errors"),
 )
 _LABELS = {
     ReportStatus.DRIFTED: "Drifted (changed in Atlas)",
-    ReportStatus.PENDING: "Pending Git changes",
+    ReportStatus.PENDING: "Pending (Git's values to apply)",
     ReportStatus.BLOCKED: "Blocked",
     ReportStatus.SKIPPED: "Skipped",
     ReportStatus.ERROR: "Error",
@@ -151,10 +152,23 @@ def _manifests(link: Link, cluster: ClusterEntry) -> str:
     return " → ".join(shown)
 
 
+_ORIGINS = {
+    Origin.ATLAS: "Atlas changed out of band",
+    Origin.GIT: "Git changed since Atlas last matched it",
+    Origin.UNKNOWN: "not seen in sync before: whether Git or Atlas changed is unknown",
+}
+
+
+_TOLD_APART = frozenset({ReportStatus.PENDING, ReportStatus.BLOCKED})
+"""The statuses whose advice depends on which side changed, so the status line says it."""
+
+
 def _status_line(link: Link, cluster: ClusterEntry) -> str:
     status = f"**{cluster.status}**"
     if cluster.drift and cluster.status is not ReportStatus.DRIFTED:
-        status += " (Atlas changed out of band)"
+        status += f" ({_ORIGINS[Origin.ATLAS]})"
+    elif cluster.open and cluster.origin is not None and cluster.status in _TOLD_APART:
+        status += f" ({_ORIGINS[cluster.origin]})"
     facts = [status, f"{cluster.mode} mode"]
     if cluster.resolved:
         facts.append("resolved this cycle")
@@ -165,14 +179,14 @@ def _changes(link: Link, changes: tuple[ChangeEntry, ...]) -> list[str]:
     if not changes:
         return []
     lines = [
-        "| Field | Git | Atlas | Severity | Effect of Git's value |",
+        "| Field | Atlas | Git | Severity | Effect of Git's value |",
         "|---|---|---|---|---|",
     ]
     for change in changes:
         severity = str(change.severity) + (", destructive" if change.destructive else "")
         git = _at(link, change.source, _value(change.git))
         lines.append(
-            f"| {_code(change.path, cell=True)} | {git} | {_value(change.atlas)}"
+            f"| {_code(change.path, cell=True)} | {_value(change.atlas)} | {git}"
             f" | {severity} | {_cell(change.why)} |"
         )
     return [*lines, ""]
@@ -286,9 +300,13 @@ def _source(drift: DriftReport, generated_at: str) -> list[str]:
 
 def _counts(drift: DriftReport) -> list[str]:
     summary = drift.summary
-    lines = ["| Status | Clusters |", "|---|---:|"]
-    lines += [f"| {_LABELS[s]} | {n} |" for s, n in summary.by_status]
-    lines.append(f"| **Total** | **{summary.clusters}** |")
+    lines = ["| Status | Clusters | Need attention |", "|---|---:|---:|"]
+    lines += [
+        f"| {_LABELS[s]} | {n} | {report_model.open_count(drift, s)} |"
+        for s, n in summary.by_status
+    ]
+    needing = sum(1 for c in drift.clusters if c.open)
+    lines.append(f"| **Total** | **{summary.clusters}** | **{needing}** |")
     extra = (
         ("Drift corrected this cycle", summary.drift_corrected),
         ("Resolved this cycle", summary.resolved),
@@ -296,7 +314,7 @@ def _counts(drift: DriftReport) -> list[str]:
         ("Manifest problems", summary.problems),
         ("Orphans", summary.orphans),
     )
-    lines += [f"| {label} | {n} |" for label, n in extra if n]
+    lines += [f"| {label} | {n} | |" for label, n in extra if n]
     return [*lines, ""]
 
 

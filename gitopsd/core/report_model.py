@@ -39,6 +39,19 @@ class ReportStatus(enum.StrEnum):
     IN_SYNC = "in-sync"
 
 
+class Origin(enum.StrEnum):
+    """Which side made a cluster's difference, as far as gitopsd knows.
+
+    ``atlas``: Git asks what it asked when gitopsd last saw Atlas match, so Atlas changed
+    (drift). ``git``: Git asks something else since then. ``unknown``: gitopsd never saw this
+    cluster match Git, so it cannot tell which side moved.
+    """
+
+    ATLAS = "atlas"
+    GIT = "git"
+    UNKNOWN = "unknown"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ManifestRef:
     """A manifest a cluster's values come from, and where it is written."""
@@ -80,14 +93,16 @@ class ClusterEntry:
     """Everything the report says about one cluster.
 
     ``drift`` is set when Atlas changed out of band (Git asks what it asked when gitopsd last
-    saw Atlas match), whatever the status; ``resolved`` when this cycle applied every action
-    and Atlas read back as Git says. ``adoption`` is only present for unresolved drift.
+    saw Atlas match), whatever the status; ``origin`` says which side made the difference
+    (None when there is none); ``resolved`` when this cycle applied every action and Atlas
+    read back as Git says. ``adoption`` is only present for unresolved drift.
     """
 
     key: ClusterKey
     status: ReportStatus
     drift: bool
     resolved: bool
+    origin: Origin | None = None
     mode: Mode
     deployment: ManifestRef
     project: ManifestRef | None = None
@@ -230,6 +245,22 @@ _WORDS = {
     ReportStatus.SKIPPED: ("skipped", "skipped"),
     ReportStatus.ERROR: ("error", "errors"),
 }
+
+
+def failure_text(failure: Failure) -> str:
+    """A failure in one line: message, ``[errorCode]`` and detail, each said once."""
+    code = f" [{failure.error_code}]" if failure.error_code else ""
+    if failure.error_code and failure.error_code in failure.message:
+        code = ""
+    detail = (
+        f": {failure.detail}" if failure.detail and failure.detail not in failure.message else ""
+    )
+    return f"{failure.message}{code}{detail}"
+
+
+def open_count(drift: DriftReport, status: ReportStatus) -> int:
+    """How many clusters with ``status`` still need someone (not resolved this cycle)."""
+    return sum(1 for c in drift.clusters if c.open and c.status is status)
 
 
 def count(n: int, one: str, many: str | None = None) -> str:

@@ -122,13 +122,13 @@ def test_plan_json_lists_every_cluster_with_its_changes(world):
     manifests(world)
     seed(world, SHORTER)
     body = world.run("plan", "--format", "json").json()
-    assert body["schemaVersion"] == 1
+    assert body["schemaVersion"] == 2
     assert body["kind"] == "plan"
     (cluster,) = body["clusters"]  # type: ignore[misc]
     assert cluster["status"] == "pending"
     paths = {c["path"] for c in cluster["changes"]}
     assert "/schedule/restoreWindowDays" in paths
-    assert body["summary"]["pending"] == 1  # type: ignore[index]
+    assert body["summary"]["byStatus"]["pending"] == 1  # type: ignore[index]
 
 
 def test_removing_copy_settings_from_git_patches_an_empty_list(world):
@@ -418,10 +418,14 @@ def test_demo_runs_the_whole_loop_through_git(capsys):
     assert cli.main(["demo", "--manifests", str(REPO / "manifests-example")]) == 0
     out = capsys.readouterr().out
     applied = out.split("== 2.", 1)[1].split("== 3.", 1)[0]
-    assert "7 clusters: 6 in sync, 0 pending, 0 skipped, 1 blocked, 0 errors" in applied
+    assert (
+        "7 clusters: 0 drifted, 2 pending (2 resolved this cycle), 0 blocked, 0 skipped, 0 errors,"
+        " 5 in sync; no cluster needs attention" in applied
+    )
     assert "committed to gitopsd/drift as " in applied
     drifted = out.split("== 3.", 1)[1].split("== 4.", 1)[0]
     assert "~ Acme Production/CatalogEvents  [drifted]" in drifted
+    assert "~ Acme Production/payments-ledger  [drifted, blocked]" in drifted
     branch = out.split("== 4.", 1)[1].split("== 5.", 1)[0]
     assert "drift: 1 drifted, 1 blocked, 1 resolved (7 clusters)" in branch
     assert branch.count("Drift-Fingerprint: sha256:") == 2

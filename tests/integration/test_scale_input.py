@@ -421,6 +421,6 @@ def test_a_plan_after_the_cycle_finds_nothing_to_do(applied):
     statuses = {c["status"] for c in body["clusters"]}
     assert (len(body["clusters"]), statuses) == (CLUSTERS + 1, {"in-sync"})
     assert not [c for c in body["clusters"] if c["actions"]]
-    assert len(body["unplanned"]) == len(broken.blocked_deployments())
+    assert len(body["notPlanned"]) == len(broken.blocked_deployments())
     later = applied.world.requests()[before:]
     assert not [e for e in later if e["method"] not in {"GET", "HEAD"}]

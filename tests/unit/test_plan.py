@@ -269,22 +269,66 @@ def test_busy_cluster_skips_the_schedule():
     assert action.reason.startswith("the cluster is UPDATING")
 
 
-def test_schedule_waits_while_backup_is_turned_on():
-    """Backup off in Atlas: the cluster PATCH goes now, the schedule waits for backup."""
-    desired = desired_cluster()
-    seen = Observation(cluster=observed_cluster(backup_enabled=False), schedule=None)
-    plan = plan_of(desired, seen)
-    assert holds(plan) == [
-        (ActionKind.PATCH_CLUSTER, None),
-        (ActionKind.PATCH_SCHEDULE, Hold.SKIPPED),
-    ]
+BACKUP_OFF = Observation(cluster=observed_cluster(backup_enabled=False), schedule=None)
 
 
-def test_schedule_waiting_for_backup_says_why():
-    """The skipped schedule says backup is not on yet."""
-    seen = Observation(cluster=observed_cluster(backup_enabled=False), schedule=None)
-    schedule_action = plan_of(desired_cluster(), seen).actions[-1]
-    assert schedule_action.reason.startswith("backup is not on yet")
+def test_schedule_is_planned_with_backup_turned_on():
+    """Backup off in Atlas: the cluster PATCH and the schedule are both planned, in order."""
+    plan = plan_of(desired_cluster(), BACKUP_OFF)
+    assert holds(plan) == [(ActionKind.PATCH_CLUSTER, None), (ActionKind.PATCH_SCHEDULE, None)]
+    assert plan.status is Status.PENDING
+
+
+def test_schedule_with_backup_turned_on_says_when_it_is_written():
+    """The schedule planned with backup says it is compared with Atlas's default, written later."""
+    schedule_action = plan_of(desired_cluster(), BACKUP_OFF).actions[-1]
+    assert schedule_action.reason.startswith("compared with the default schedule Atlas creates")
+    assert "written once backup is on and the cluster is IDLE" in schedule_action.reason
+
+
+def test_schedule_with_backup_turned_on_lists_every_field_against_atlas_default():
+    """Every field apply may write is a change: time and window unknown, default items replaced."""
+    plan = plan_of(desired_cluster(), BACKUP_OFF)
+    changes = {c.path: (c.atlas, c.git) for c in plan.changes}
+    assert changes == {
+        "/backupEnabled": (False, True),
+        "/schedule/referenceHourOfDay": (None, 3),
+        "/schedule/referenceMinuteOfHour": (None, 30),
+        "/schedule/restoreWindowDays": (None, 7),
+        "/schedule/policyItems/hourly/6": ("7 days", "2 days"),
+        "/schedule/policyItems/weekly/1": ("4 weeks", None),
+        "/schedule/policyItems/weekly/6": (None, "4 weeks"),
+    }
+    assert plan.actions[-1].changes == tuple(c for c in plan.changes if c.scope == "schedule")
+
+
+def test_replacing_atlas_default_planned_with_backup_is_not_destructive():
+    """Removing or shortening the default's items is not guarded: nobody asked for them."""
+    plan = plan_of(desired_cluster(), BACKUP_OFF)
+    removal = next(c for c in plan.changes if c.path == "/schedule/policyItems/weekly/1")
+    assert (removal.destructive, removal.severity) == (False, Severity.LOW)
+    assert removal.why.endswith(
+        "part of the default schedule Atlas creates when backup is turned on"
+    )
+
+
+def test_schedule_matching_atlas_default_is_still_planned_with_backup():
+    """A schedule Git asks as Atlas's default has it is still checked once backup is on."""
+    schedule = desired_schedule(
+        reference_hour_of_day=None,
+        reference_minute_of_hour=None,
+        restore_window_days=None,
+        items=[
+            item("hourly", 6, 7, "days"),
+            item("daily", 1, 7, "days"),
+            item("weekly", 1, 4, "weeks"),
+            item("monthly", 40, 12, "months"),
+        ],
+    )
+    plan = plan_of(desired_cluster(schedule=schedule), BACKUP_OFF)
+    (check,) = (a for a in plan.actions if a.kind is ActionKind.PATCH_SCHEDULE)
+    assert (check.hold, check.changes) == (None, ())
+    assert "writes it only if it differs" in check.reason
 
 
 def test_unreadable_schedule_is_skipped():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from support.builders import (
     problem,
 )
 
+from gitopsd.core import report, report_json
 from gitopsd.core.model import DesiredCluster, Mode
 from gitopsd.core.outcome import ActionResult, ClusterResult, CycleResult, Outcome
 from gitopsd.core.plan import (
@@ -182,10 +184,29 @@ def test_text_leaves_in_sync_clusters_out():
 
 
 def test_text_counts_in_sync_clusters_in_the_summary_line():
-    """The last line counts every cluster by status, in sync included."""
+    """The last line counts every cluster by status, in sync included, and those needing a look."""
     assert text(window(), in_sync("billing"))[-1] == (
-        f"Plan at {REVISION}: 2 clusters: 1 in sync, 1 pending, 0 skipped, 0 blocked, 0 errors"
+        f"Plan at {REVISION}: 2 clusters: 0 drifted, 1 pending, 0 blocked, 0 skipped, 0 errors,"
+        " 1 in sync; 1 needs attention"
     )
+
+
+def test_text_calls_a_drifted_cluster_drifted_as_the_report_does():
+    """A cluster Atlas changed out of band reads drifted, in its block and in the counts."""
+    plan = plan_of(window())
+    lines = render_text(cycle(plan, settled=frozenset({cluster_key()}))).splitlines()
+    assert lines[0] == "~ Production/orders  [drifted]  deployment default/orders, enforce mode"
+    assert lines[-1].endswith(
+        "1 cluster: 1 drifted, 0 pending, 0 blocked, 0 skipped, 0 errors,"
+        " 0 in sync; 1 needs attention"
+    )
+
+
+def test_text_names_drift_beside_another_status():
+    """A drifted cluster the guard holds reads drifted, blocked (as the commit message says)."""
+    plan = plan_of(removal())
+    lines = render_text(cycle(plan, settled=frozenset({cluster_key()}))).splitlines()
+    assert lines[0].startswith("~ Production/orders  [drifted, blocked]")
 
 
 def test_text_says_nothing_to_change_when_in_sync():
@@ -226,7 +247,8 @@ def test_text_lists_unplanned_deployments_with_their_problems():
 def test_summary_mentions_unplanned_deployments():
     """The summary line counts deployments the manifests keep out."""
     plan = plan_of(in_sync(), blocked=[blocked_cluster("legacy", problem(12, "broken"))])
-    assert summary(cycle(plan)).endswith("; 1 deployment not planned (manifest problems)")
+    said = summary(report.compute(cycle(plan)))
+    assert said.endswith("; 1 deployment not planned (manifest problems)")
 
 
 def test_text_lists_fields_atlas_holds_that_manifests_cannot_express():
@@ -253,8 +275,65 @@ def test_text_colours_cluster_headings_when_asked():
 
 def test_text_lists_clusters_in_key_order():
     """Clusters appear sorted by project and cluster name."""
-    headings = [line for line in text(window(name="zeta"), window(name="alpha")) if line[:1] == "~"]
+    pairs = (window(14, name="zeta"), window(21, name="alpha"))
+    headings = [line for line in text(*pairs) if line[:1] == "~"]
     assert [h.split()[1] for h in headings] == ["Production/alpha", "Production/zeta"]
+
+
+# -- text: the same thing said once ------------------------------------------------------------
+
+
+def test_clusters_whose_lines_are_the_same_share_one_block():
+    """300 clusters blocked alike print one block naming three of them and counting the rest."""
+    lines = text(*(removal(f"c{n:03}") for n in range(300)))
+    assert lines[0] == (
+        "~ 300 clusters  [blocked]  enforce mode: Production/c000,"
+        " Production/c001, Production/c002, … (and 297 more)"
+    )
+    assert sum(1 for line in lines if "blocked: patch-schedule" in line) == 1
+    assert sum(1 for line in lines if line.startswith("~ ")) == 1
+
+
+def test_a_reason_shared_by_different_blocks_is_said_once_with_its_clusters():
+    """Paused clusters with different changes keep their own lines; the reason is said once."""
+    lines = text(*(window(10 + n, name=f"c{n}", paused=True) for n in range(5)))
+    assert lines.count("    skipped: patch-schedule (reason below, shared by 5 clusters)") == 5
+    assert lines[-2] == (
+        "skipped: patch-schedule: the cluster is paused; the schedule is written once it is"
+        " resumed — 5 clusters: Production/c0, Production/c1, Production/c2, … (and 2 more)"
+    )
+    assert "    /schedule/restoreWindowDays: 7 → 14  [low]  (backups.yaml:22:1)" in lines
+
+
+def test_a_multi_line_reason_said_once_ends_with_its_clusters():
+    """A shared guard reason keeps its lines and names its clusters at its end."""
+    pairs = [removal("a"), removal("b")]
+    pairs.append(
+        (
+            desired_cluster("c", schedule=desired_schedule(items=without("daily"))),
+            atlas("c", pit_enabled=False),
+        )
+    )
+    lines = text(*pairs)
+    start = lines.index(next(line for line in lines if line.startswith("blocked: patch-schedule")))
+    assert lines[start].startswith("blocked: patch-schedule: destructive: removes the daily item")
+    assert lines[start + 1].startswith("  To allow it, annotate the deployment")
+    assert lines[start + 1].endswith(" — 3 clusters: Production/a, Production/b, Production/c")
+
+
+def test_a_reason_of_one_cluster_stays_in_its_block():
+    """A reason no other cluster shares is said where it belongs."""
+    lines = text(window(paused=True), window(21, name="billing"))
+    assert (
+        "    skipped: patch-schedule: the cluster is paused;"
+        " the schedule is written once it is resumed" in lines
+    )
+
+
+def test_json_stays_per_cluster_when_text_groups():
+    """The JSON lists every cluster of a group on its own."""
+    body = as_json(*(removal(f"c{n}") for n in range(4)))
+    assert [c["cluster"] for c in body["clusters"]] == ["c0", "c1", "c2", "c3"]
 
 
 # -- text after applying -----------------------------------------------------------------------
@@ -270,12 +349,46 @@ def test_applied_text_shows_each_action_outcome():
     )
     (cluster,) = plan.clusters
     lines = render_text(applied(plan, ran(cluster, Outcome.APPLIED, Outcome.APPLIED))).splitlines()
-    assert lines[0].startswith("~ Production/orders  [in-sync]")
+    assert lines[0].startswith("~ Production/orders  [pending, resolved]")
     assert [line for line in lines if "applied:" in line] == [
         "    applied: patch-cluster",
         "    applied: patch-schedule",
     ]
-    assert lines[-1].startswith(f"Applied at {REVISION}: 1 cluster: 1 in sync")
+    assert lines[-1] == (
+        f"Applied at {REVISION}: 2 writes sent and read back. 1 cluster: 0 drifted,"
+        " 1 pending (1 resolved this cycle), 0 blocked, 0 skipped, 0 errors, 0 in sync;"
+        " no cluster needs attention"
+    )
+
+
+def test_applied_text_counts_failed_writes():
+    """An apply whose write failed says so on its last line."""
+    plan = plan_of(window())
+    (cluster,) = plan.clusters
+    failure = Failure(message="Atlas refused the schedule", status=400)
+    result = ran(cluster, Outcome.FAILED, converged=False, failure=failure)
+    last = render_text(applied(plan, result)).splitlines()[-1]
+    assert last.startswith(f"Applied at {REVISION}: 1 write failed. 1 cluster:")
+
+
+def test_applied_text_with_nothing_sent_says_nothing_was_written():
+    """An apply that held everything back says it wrote nothing."""
+    plan = plan_of(removal())
+    (cluster,) = plan.clusters
+    last = render_text(applied(plan, ran(cluster, Outcome.BLOCKED, converged=False)))
+    assert last.splitlines()[-1].startswith(f"Applied at {REVISION}: nothing written. 1 cluster:")
+
+
+def test_dry_run_text_says_nothing_was_written_and_counts_the_writes():
+    """A dry run never says applied: it wrote nothing, and says how many writes it would send."""
+    plan = plan_of((desired_cluster(), atlas(pit_enabled=False)))
+    (cluster,) = plan.clusters
+    done = ran(cluster, Outcome.WOULD_APPLY, converged=False)
+    out = render_text(cycle(plan, clusters=(done,), applied=True, dry_run=True))
+    assert "Applied" not in out
+    assert out.splitlines()[-1].startswith(
+        f"Dry run at {REVISION}: nothing was written; 1 write would be sent. 1 cluster:"
+    )
 
 
 def test_applied_text_shows_atlas_failure_under_the_action():
@@ -365,9 +478,9 @@ def test_cycle_statuses_come_from_results_once_applied():
 # -- JSON --------------------------------------------------------------------------------------
 
 
-def test_json_has_schema_version_1():
-    """The JSON carries schemaVersion 1."""
-    assert as_json(window())["schemaVersion"] == 1
+def test_json_has_schema_version_2():
+    """The JSON carries schemaVersion 2 (the report's statuses and field changes)."""
+    assert as_json(window())["schemaVersion"] == 2
 
 
 def test_json_kind_is_plan_before_applying():
@@ -376,15 +489,33 @@ def test_json_kind_is_plan_before_applying():
 
 
 def test_json_kind_is_apply_after_applying():
-    """An applied cycle renders as kind apply, with the read-back in converged."""
+    """An applied cycle renders as kind apply; the cluster keeps its status, resolved."""
     plan = plan_of(window())
     (cluster,) = plan.clusters
     body = json.loads(render_json(applied(plan, ran(cluster, Outcome.APPLIED))))
-    assert (
-        body["kind"],
-        body["clusters"][0]["converged"],
-        body["clusters"][0]["actions"][0]["outcome"],
-    ) == ("apply", True, "applied")
+    (entry,) = body["clusters"]
+    assert (body["kind"], entry["status"], entry["resolved"], entry["actions"][0]["outcome"]) == (
+        "apply",
+        "pending",
+        True,
+        "applied",
+    )
+
+
+def test_json_says_drifted_as_the_report_does():
+    """A cluster Atlas changed out of band is drifted in the plan's JSON, counted so too."""
+    body = json.loads(render_json(cycle(plan_of(window()), settled=frozenset({cluster_key()}))))
+    (entry,) = body["clusters"]
+    assert (entry["status"], entry["drift"], entry["origin"]) == ("drifted", True, "atlas")
+    assert body["summary"]["byStatus"]["drifted"] == 1
+
+
+def test_json_clusters_are_the_objects_report_json_has():
+    """Each cluster of the plan's JSON is the very object report.json lists for it."""
+    planned = cycle(representative_plan())
+    body = json.loads(render_json(planned))
+    drift = report.compute(planned)
+    assert body["clusters"] == [report_json.cluster_json(c) for c in drift.clusters]
 
 
 def test_json_lists_in_sync_clusters_too():
@@ -397,15 +528,24 @@ def test_json_lists_in_sync_clusters_too():
 
 
 def test_json_summary_counts_every_status_and_unplanned():
-    """The summary counts clusters per status and unplanned deployments."""
+    """The summary is report.json's: clusters per status, drift, resolved, not planned."""
     body = as_json(window(), in_sync("billing"), missing(), blocked=[blocked_cluster("legacy")])
     assert body["summary"] == {
-        "blocked": 0,
-        "error": 1,
-        "in-sync": 1,
-        "pending": 1,
-        "skipped": 0,
-        "unplanned": 1,
+        "byStatus": {
+            "blocked": 0,
+            "drifted": 0,
+            "error": 1,
+            "in-sync": 1,
+            "pending": 1,
+            "skipped": 0,
+        },
+        "clusters": 3,
+        "drift": 0,
+        "driftCorrected": 0,
+        "notPlanned": 1,
+        "orphans": 0,
+        "problems": 0,
+        "resolved": 0,
     }
 
 
@@ -418,7 +558,7 @@ def test_json_change_carries_values_severity_and_source():
         "git": None,
         "path": "/schedule/policyItems/daily/1",
         "severity": "critical",
-        "source": "backups.yaml:40:1",
+        "source": {"column": 1, "file": "backups.yaml", "line": 40},
         "why": "removes the daily item (kept 7 days)",
     }
 
@@ -517,13 +657,21 @@ def representative_plan(*, reverse: bool = False) -> Plan:
     return plan_of(*pairs, blocked=[blocked_cluster("legacy", reason)], problems=[broken, reason])
 
 
+def _golden(name: str, rendered: str) -> str:
+    """The golden file's text; rewritten first when GITOPSD_UPDATE_GOLDEN=1 (review the diff)."""
+    path = GOLDEN / name
+    if os.environ.get("GITOPSD_UPDATE_GOLDEN") == "1":
+        path.write_text(rendered, encoding="utf-8")
+    return path.read_text(encoding="utf-8")
+
+
 def test_text_matches_the_golden_file():
     """The representative plan renders exactly as tests/data/golden/plan.txt."""
-    expected = (GOLDEN / "plan.txt").read_text(encoding="utf-8")
-    assert render_text(cycle(representative_plan())) + "\n" == expected
+    rendered = render_text(cycle(representative_plan())) + "\n"
+    assert rendered == _golden("plan.txt", rendered)
 
 
 def test_json_matches_the_golden_file():
     """The representative plan renders exactly as tests/data/golden/plan.json."""
-    expected = (GOLDEN / "plan.json").read_text(encoding="utf-8")
-    assert render_json(cycle(representative_plan())) + "\n" == expected
+    rendered = render_json(cycle(representative_plan())) + "\n"
+    assert rendered == _golden("plan.json", rendered)

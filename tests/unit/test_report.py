@@ -26,9 +26,9 @@ from support.builders import (
 
 from gitopsd.core import report
 from gitopsd.core.model import ClusterKey, DesiredCluster, Mode
-from gitopsd.core.outcome import CycleResult, Outcome
+from gitopsd.core.outcome import ActionResult, ClusterResult, CycleResult, Outcome
 from gitopsd.core.plan import Failure, Observation, Options, Plan
-from gitopsd.core.report import ReportStatus
+from gitopsd.core.report import Origin, ReportStatus
 
 ORDERS = cluster_key("orders")
 
@@ -343,6 +343,76 @@ def test_blocked_advice_names_the_annotation_and_the_setting():
     advice = entry(planned(removal())).resolution
     assert 'gitopsd.io/allow-destructive: "true"' in advice
     assert "[reconcile] allow_destructive = true" in advice
+
+
+@pytest.mark.parametrize(
+    ("settled", "met", "origin"),
+    [
+        (True, True, Origin.ATLAS),
+        (False, True, Origin.GIT),
+        (False, False, Origin.UNKNOWN),
+    ],
+)
+def test_origin_says_which_side_changed_as_far_as_gitopsd_knows(settled, met, origin):
+    """Settled: Atlas changed; seen in sync for another desire: Git changed; else unknown."""
+    cycle = dataclasses.replace(
+        planned(removal(), settled=frozenset({ORDERS}) if settled else frozenset()),
+        met=frozenset({ORDERS}) if met else frozenset(),
+    )
+    assert entry(cycle).origin is origin
+
+
+def test_an_in_sync_cluster_has_no_origin():
+    """Nothing differs, so no side changed anything."""
+    assert entry(planned(in_sync(), settled=frozenset({ORDERS}))).origin is None
+
+
+def test_blocked_advice_never_blames_the_manifests_when_the_side_is_unknown():
+    """First met out of sync: the advice offers Git's way and Atlas's, and claims neither moved."""
+    advice = entry(planned(removal())).resolution
+    assert "manifest change" not in advice
+    assert "cannot tell whether Git or Atlas changed" in advice
+    assert "To keep Atlas's values, put them in the manifests" in advice
+    assert "to apply Git's values, annotate the deployment" in advice
+
+
+def test_blocked_advice_after_a_git_change_says_the_manifests_changed():
+    """A cluster seen in sync before, whose desire changed, is blocked by Git's change."""
+    cycle = dataclasses.replace(planned(removal()), met=frozenset({ORDERS}))
+    advice = entry(cycle).resolution
+    assert advice.startswith("The manifests changed since gitopsd last saw Atlas match them")
+    assert advice.endswith("otherwise revert the manifest change.")
+
+
+def test_blocked_drift_advice_says_atlas_changed():
+    """Blocked because of drift: Atlas changed; adopt its values or allow the removal."""
+    advice = entry(planned(removal(), settled=frozenset({ORDERS}))).resolution
+    assert advice.startswith("Atlas was changed out of band")
+    assert "To keep Atlas's values, put them in the manifests" in advice
+
+
+def test_observe_advice_never_blames_the_manifests_when_the_side_is_unknown():
+    """An observed difference first met out of sync does not say revert the manifest change."""
+    advice = entry(planned(window(), options=Options(mode=Mode.OBSERVE))).resolution
+    assert "manifest change" not in advice
+    assert "cannot tell whether Git or Atlas changed" in advice
+
+
+def test_a_schedule_not_needed_after_backup_went_on_still_resolves_the_cluster():
+    """Backup turned on and the schedule already as Git says: resolved, the schedule unwritten."""
+    wanted = desired_cluster()
+    off = observation_of(wanted, backup_enabled=False, pit_enabled=False)
+    plan = plan_of((wanted, Observation(cluster=off.cluster, schedule=None)))
+    (cluster,) = plan.clusters
+    flags, schedule = cluster.actions
+    results = (
+        ActionResult(kind=flags.kind, outcome=Outcome.APPLIED, changes=flags.changes),
+        ActionResult(kind=schedule.kind, outcome=Outcome.NOT_NEEDED, changes=()),
+    )
+    result = ClusterResult(plan=cluster, results=results, converged=True)
+    found = entry(cycle_result(plan, clusters=(result,), applied=True))
+    assert (found.status, found.resolved) == (ReportStatus.PENDING, True)
+    assert [c.path for c in found.changes] == ["/backupEnabled", "/pitEnabled"]
 
 
 def test_error_advice_repeats_what_atlas_said():

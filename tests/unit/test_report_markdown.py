@@ -8,6 +8,7 @@ import re
 import pytest
 from support.builders import (
     cluster_key,
+    cluster_result,
     cycle_result,
     default_items,
     desired_cluster,
@@ -25,6 +26,7 @@ from gitopsd.core import report, report_graph, report_markdown
 from gitopsd.core.diff import Severity
 from gitopsd.core.document import Span
 from gitopsd.core.model import ClusterKey, Kind, ProjectKey
+from gitopsd.core.outcome import Outcome
 from gitopsd.core.plan import Failure, Observation
 from gitopsd.core.problems import Problem
 from gitopsd.core.problems import Severity as ProblemSeverity
@@ -126,14 +128,26 @@ def test_summary_table_counts_every_status():
     """The counts table lists every status and the total."""
     rows = table_rows(render(drift_report(window(), removal("b"), in_sync("c"))), "| Status |")
     assert [cells(r) for r in rows] == [
-        ["Drifted (changed in Atlas)", "0"],
-        ["Pending Git changes", "1"],
-        ["Blocked", "1"],
-        ["Skipped", "0"],
-        ["Error", "0"],
-        ["In sync", "1"],
-        ["**Total**", "**3**"],
+        ["Drifted (changed in Atlas)", "0", "0"],
+        ["Pending (Git's values to apply)", "1", "1"],
+        ["Blocked", "1", "1"],
+        ["Skipped", "0", "0"],
+        ["Error", "0", "0"],
+        ["In sync", "1", "0"],
+        ["**Total**", "**3**", "**2**"],
     ]
+
+
+def test_summary_table_tells_resolved_clusters_from_those_needing_attention():
+    """A cluster resolved this cycle counts under its status but not as needing attention."""
+    plan = plan_of(window(), removal("b"))
+    done = [cluster_result(c, *(Outcome.APPLIED for _ in c.actions)) for c in plan.clusters[:1]]
+    held = cluster_result(plan.clusters[1], Outcome.BLOCKED, converged=False)
+    text = render(report.compute(cycle_result(plan, clusters=(*done, held), applied=True)))
+    rows = [cells(r) for r in table_rows(text, "| Status |")]
+    assert ["Pending (Git's values to apply)", "1", "0"] in rows
+    assert ["**Total**", "**2**", "**1**"] in rows
+    assert "**1 of 2 clusters needs attention:** 1 blocked." in text
 
 
 def test_sections_come_in_the_fixed_order():
@@ -153,7 +167,7 @@ def test_sections_come_in_the_fixed_order():
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert headings == [
         "## Drift (changed in Atlas)",
-        "## Pending Git changes",
+        "## Pending",
         "## Blocked",
         "## Skipped",
         "## Errors",
@@ -166,7 +180,7 @@ def test_sections_come_in_the_fixed_order():
 def test_empty_sections_are_left_out():
     """A report with only a pending cluster has no drift, blocked or error sections."""
     headings = [line for line in render(drift_report(window())).splitlines() if line[:3] == "## "]
-    assert headings == ["## Pending Git changes", "## Graph"]
+    assert headings == ["## Pending", "## Graph"]
 
 
 def test_blocked_drift_is_listed_under_drift_and_named_under_blocked():
@@ -198,8 +212,8 @@ def test_cluster_block_has_status_table_actions_and_resolution():
     """A cluster block names status and mode, tables its fields, lists actions, then advice."""
     text = render(drift_report(window()))
     block = text.split("### Production/orders")[1].split("## Graph")[0]
-    assert "**pending** · enforce mode" in block
-    assert "| Field | Git | Atlas | Severity | Effect of Git's value |" in block
+    assert "**pending** (not seen in sync before: whether Git or Atlas changed is unknown)" in block
+    assert "| Field | Atlas | Git | Severity | Effect of Git's value |" in block
     assert "- `patch-schedule`: planned" in block
     assert "**How to resolve:** gitopsd applies Git's values" in block
 
@@ -232,15 +246,15 @@ def test_source_notes_are_quoted():
 @pytest.mark.parametrize(
     ("git", "atlas", "expected"),
     [
-        (True, False, ["[`true`](../backups.yaml#L22)", "`false`"]),
-        (14, 7, ["[`14`](../backups.yaml#L22)", "`7`"]),
-        ("7 days", None, ['[`"7 days"`](../backups.yaml#L22)', "—"]),
-        (None, "7 days", ["[—](../backups.yaml#L22)", '`"7 days"`']),
-        (["DAILY", "WEEKLY"], [], ['[`["DAILY", "WEEKLY"]`](../backups.yaml#L22)', "`[]`"]),
+        (True, False, ["`false`", "[`true`](../backups.yaml#L22)"]),
+        (14, 7, ["`7`", "[`14`](../backups.yaml#L22)"]),
+        ("7 days", None, ["—", '[`"7 days"`](../backups.yaml#L22)']),
+        (None, "7 days", ['`"7 days"`', "[—](../backups.yaml#L22)"]),
+        (["DAILY", "WEEKLY"], [], ["`[]`", '[`["DAILY", "WEEKLY"]`](../backups.yaml#L22)']),
     ],
 )
 def test_values_read_as_json_and_missing_as_a_dash(git, atlas, expected):
-    """Git and Atlas values are JSON in code spans; an absent value is a dash."""
+    """Atlas's then Git's value, as JSON in code spans; an absent value is a dash."""
     text = render(with_change(drift_report(window()), git=git, atlas=atlas))
     (row,) = table_rows(text, "| Field |")
     assert cells(row)[1:3] == expected
@@ -256,7 +270,7 @@ def test_git_values_without_a_source_are_not_links():
     """A change with no manifest location shows its value unlinked."""
     text = render(with_change(drift_report(window()), source=None))
     (row,) = table_rows(text, "| Field |")
-    assert cells(row)[1] == "`14`"
+    assert cells(row)[2] == "`14`"
 
 
 @pytest.mark.parametrize(
@@ -273,14 +287,14 @@ def test_links_are_relative_to_the_report_directory(report_dir, target):
     """Manifest links climb out of the report directory to the repository root."""
     text = render(drift_report(window()), report_dir=report_dir)
     (row,) = table_rows(text, "| Field |")
-    assert cells(row)[1] == f"[`14`]({target})"
+    assert cells(row)[2] == f"[`14`]({target})"
 
 
 def test_link_targets_are_url_encoded():
     """A manifest path with spaces or parentheses stays one link."""
     drift = with_change(drift_report(window()), source=Span("my dir/b (1).yaml", 5, 1))
     (row,) = table_rows(render(drift), "| Field |")
-    assert cells(row)[1] == "[`14`](../my%20dir/b%20%281%29.yaml#L5)"
+    assert cells(row)[2] == "[`14`](../my%20dir/b%20%281%29.yaml#L5)"
 
 
 def test_manifests_line_links_deployment_schedule_and_policy():
@@ -307,14 +321,14 @@ def test_pipes_in_values_are_escaped_inside_code_spans():
     """A value with a pipe keeps the table's columns."""
     text = render(with_change(drift_report(window()), atlas="x|y"))
     (row,) = table_rows(text, "| Field |")
-    assert cells(row)[2] == '`"x\\|y"`'
+    assert cells(row)[1] == '`"x\\|y"`'
 
 
 def test_backticks_in_values_get_a_longer_fence():
     """A value with backticks is still one code span."""
     text = render(with_change(drift_report(window()), atlas="a`b"))
     (row,) = table_rows(text, "| Field |")
-    assert cells(row)[2] == '``"a`b"``'
+    assert cells(row)[1] == '``"a`b"``'
 
 
 def test_html_from_atlas_is_escaped():
