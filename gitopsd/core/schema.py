@@ -48,6 +48,9 @@ class Field:
     min_items: int = 0
     open: bool = False
     default: str | int | bool | None = None
+    enum_by_rule: bool = False
+    """The enum is checked by a rule of ``policy_items`` that knows more (the allowed values
+    depend on another field); the walker leaves it alone."""
 
 
 def _s(**kw: object) -> Field:
@@ -128,7 +131,7 @@ _METADATA = _o(
 POLICY_ITEM = _o(
     {
         "frequencyType": _s(required=True, enum=FREQUENCY_TYPES),
-        "frequencyInterval": _i(required=True, enum=FREQUENCY_INTERVALS),
+        "frequencyInterval": _i(required=True, enum=FREQUENCY_INTERVALS, enum_by_rule=True),
         "retentionUnit": _s(required=True, enum=RETENTION_UNITS),
         "retentionValue": _i(required=True, minimum=1),
     }
@@ -358,12 +361,15 @@ class Walker:
         self._wrong(node, path, "true or false", hint)
 
     def _check_choice(self, node: Scalar, value: str | int, decl: Field, path: str) -> None:
-        if decl.enum and value not in decl.enum:
+        if decl.enum and not decl.enum_by_rule and value not in decl.enum:
             choices = tuple(str(c) for c in decl.enum)
-            hint = did_you_mean(str(value), choices) if isinstance(value, str) else ""
-            if not hint:
+            if isinstance(value, str):
+                hint = did_you_mean(value, choices)
+                shown = repr(node.text)
+            else:
                 hint = "expected one of: " + ", ".join(choices)
-            self.error(node.span, "invalid-value", f"{path} {node.text!r} is not allowed", hint)
+                shown = node.text
+            self.error(node.span, "invalid-value", f"{path} {shown} is not allowed", hint)
 
     def _check_string_map(self, node: Node, _decl: Field, path: str, _key: Span) -> None:
         if not isinstance(node, Mapping):
