@@ -18,7 +18,7 @@ from typing import TextIO
 
 from gitopsd import __version__, config, daemon, demo, desired, publish, wiring
 from gitopsd.adapters import logs, manifest_files
-from gitopsd.core import graph_export, manifests, outcome, plan_output, problems
+from gitopsd.core import graph_export, manifests, outcome, plan_output, problems, report_model
 from gitopsd.core.plan import Status
 from gitopsd.errors import ConfigError, ManifestPathError
 
@@ -158,9 +158,12 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         if found:
             print(problems.render_text(found, colour=_colour(sys.stdout)))
+        files = report_model.count(result.files, "file")
+        documents = report_model.count(result.documents, "document")
+        clusters = report_model.count(len(state.clusters), "cluster")
         print(
-            f"{result.files} files, {result.documents} documents: {problems.summary(found)};"
-            f" {len(state.clusters)} clusters ready, {len(state.blocked)} blocked",
+            f"{files}, {documents}: {problems.summary(found)};"
+            f" {clusters} ready, {len(state.blocked)} blocked",
             file=sys.stderr,
         )
     return EXIT_PROBLEMS if failed else EXIT_OK
