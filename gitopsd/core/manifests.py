@@ -371,13 +371,25 @@ def _build_deployment(doc: _Doc, root: Mapping, meta: Meta) -> Deployment:
     namespace = meta.id.namespace
     project_node, external_node = _at(spec, "projectRef"), _at(spec, "externalProjectRef")
     secret = _str(_at(spec, "connectionSecret", "name"))
-    if isinstance(spec, Mapping) and (project_node is None) == (external_node is None):
+    if isinstance(spec, Mapping) and project_node is None and external_node is None:
         doc.error(
-            spec.span if project_node is None else project_node.span,
+            root.key_span("spec") or spec.span,
             "project-ref",
-            "a deployment needs exactly one of projectRef and externalProjectRef",
+            "a deployment needs exactly one of projectRef and externalProjectRef; neither is set",
             "name its project with projectRef: {name: <AtlasProject>} or"
             " externalProjectRef: {id: <Atlas project id>}",
+        )
+    elif isinstance(spec, Mapping) and project_node is not None and external_node is not None:
+        project_key = spec.key_span("projectRef") or project_node.span
+        external_key = spec.key_span("externalProjectRef") or external_node.span
+        doc.error(
+            project_key,
+            "project-ref",
+            "a deployment needs exactly one of projectRef and externalProjectRef; both are set"
+            f" (projectRef on line {project_key.line}, externalProjectRef on line"
+            f" {external_key.line})",
+            "keep one: projectRef names an AtlasProject manifest, externalProjectRef an Atlas"
+            " project id",
         )
     if external_node is not None and secret is None:
         doc.warn(

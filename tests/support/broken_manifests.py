@@ -339,7 +339,7 @@ CATALOGUE: tuple[Broken, ...] = (
             "  projectRef:",
             "  externalProjectRef:\n    id: 5f1d0e7a2c1b3a4d5e6f7a8b\n  projectRef:",
         ),
-        needle="name: quarantine",
+        needle="  projectRef:",
     ),
     # -- the graph -----------------------------------------------------------------------------
     Broken(
