@@ -94,7 +94,13 @@ def _ref(node: Node | None, namespace: str) -> Ref | None:
     name = _str(_at(node, "name"))
     if node is None or name is None:
         return None
-    return Ref(name=name, namespace=_str(_at(node, "namespace")) or namespace, span=node.span)
+    written = _str(_at(node, "namespace"))
+    return Ref(
+        name=name,
+        namespace=written or namespace,
+        span=node.span,
+        namespace_written=bool(written),
+    )
 
 
 def parse(
@@ -221,7 +227,7 @@ def _meta(doc: _Doc, root: Mapping, kind: Kind, default_namespace: str) -> Meta 
     metadata = root.get("metadata")
     name_node = _at(metadata, "name")
     name = _str(name_node)
-    namespace = _str(_at(metadata, "namespace")) or default_namespace
+    written = _str(_at(metadata, "namespace"))
     annotations: list[tuple[str, str]] = []
     notes = _at(metadata, "annotations")
     if isinstance(notes, Mapping):
@@ -234,9 +240,10 @@ def _meta(doc: _Doc, root: Mapping, kind: Kind, default_namespace: str) -> Meta 
     if name is None or name_node is None or not re.fullmatch(schema.DNS1123_SUBDOMAIN, name):
         return None
     return Meta(
-        id=ResourceId(kind=kind, namespace=namespace, name=name),
+        id=ResourceId(kind=kind, namespace=written or default_namespace, name=name),
         span=name_node.span,
         annotations=tuple(annotations),
+        namespace_written=bool(written),
     )
 
 

@@ -247,7 +247,9 @@ def test_reference_without_namespace_means_the_referrers(write, check):
     write("s.yaml", m.schedule())
     problem = m.only(check().problems, "dangling-reference")
     assert "AtlasBackupPolicy default/standard" in problem.message
-    assert problem.hint == "it exists in namespace 'team-a': set namespace: team-a in the reference"
+    assert problem.hint.startswith(
+        "it exists in namespace 'team-a': set namespace: team-a in the reference"
+    )
 
 
 def test_default_namespace_is_configurable(write, check):

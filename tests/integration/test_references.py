@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from support import manifests as m
 
+SETTINGS = (
+    "set by --default-namespace on the command line or [reconcile] default_namespace in the"
+    " configuration"
+)
+
 
 def test_both_project_references_are_named_with_their_lines(write, check):
     """projectRef and externalProjectRef together: "both are set", with both lines."""
@@ -27,3 +32,54 @@ def test_no_project_reference_says_neither_is_set(write, check):
     problem = m.only(check().problems, "project-ref")
     assert problem.message.endswith("; neither is set")
     assert problem.line == m.line_of(path, "spec:")
+
+
+def test_dangling_reference_from_the_default_namespace_names_its_settings(write, check):
+    """A deployment in the default namespace misses a schedule of team-a: the hint says so."""
+    schedule = m.schedule().replace("spec:", "  namespace: team-a\nspec:", 1)
+    policy = m.policy().replace("spec:", "  namespace: team-a\nspec:", 1)
+    write("all.yaml", m.docs(m.project(), policy, schedule, m.deployment()))
+    problem = m.only(check().problems, "dangling-reference")
+    assert problem.hint == (
+        "it exists in namespace 'team-a': set namespace: team-a in the reference. This"
+        " deployment names no namespace, so it is in the default namespace, 'default' here"
+        f" ({SETTINGS})"
+    )
+
+
+def test_dangling_reference_to_a_target_in_the_default_namespace_says_so(write, check):
+    """A deployment of team-a misses a schedule that landed in the default namespace."""
+    deployment = m.deployment().replace("  name: orders\n", "  name: orders\n  namespace: team-a\n")
+    deployment = deployment.replace("    name: prod\n", "    name: prod\n    namespace: default\n")
+    write("all.yaml", m.docs(m.project(), m.policy(), m.schedule(), deployment))
+    problem = m.only(check().problems, "dangling-reference")
+    assert problem.message == (
+        "deployment orders refers to AtlasBackupSchedule team-a/nightly, which does not exist"
+    )
+    assert problem.hint == (
+        "it exists in namespace 'default': set namespace: default in the reference, or give it"
+        " metadata.namespace: team-a. Its manifest names no namespace, so it is in the default"
+        f" namespace, 'default' here ({SETTINGS})"
+    )
+
+
+def test_dangling_reference_to_nothing_from_the_default_namespace_names_its_settings(write, check):
+    """No schedule of that name anywhere: add one, in the default namespace it relies on."""
+    write("all.yaml", m.docs(m.project(), m.deployment(schedule_name="weekly")))
+    problem = m.only(check().problems, "dangling-reference")
+    assert problem.hint == (
+        "add an AtlasBackupSchedule named 'weekly' in namespace 'default'. This deployment"
+        f" names no namespace, so it is in the default namespace, 'default' here ({SETTINGS})"
+    )
+
+
+def test_dangling_reference_with_written_namespaces_leaves_the_default_out(write, check):
+    """Namespaces written on both sides: the hint has nothing to say about the default."""
+    deployment = m.deployment(schedule_name="").replace(
+        "  deploymentSpec:", "  backupRef: {name: nightly, namespace: team-b}\n  deploymentSpec:"
+    )
+    deployment = deployment.replace("  name: orders\n", "  name: orders\n  namespace: team-a\n")
+    deployment = deployment.replace("    name: prod\n", "    name: prod\n    namespace: default\n")
+    write("all.yaml", m.docs(m.project(), deployment))
+    problem = m.only(check().problems, "dangling-reference")
+    assert problem.hint == "add an AtlasBackupSchedule named 'nightly' in namespace 'team-b'"
