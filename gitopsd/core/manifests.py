@@ -92,7 +92,7 @@ def _bool(node: Node | None) -> bool | None:
 
 def _ref(node: Node | None, namespace: str) -> Ref | None:
     name = _str(_at(node, "name"))
-    if node is None or name is None:
+    if node is None or not name:
         return None
     written = _str(_at(node, "namespace"))
     return Ref(
@@ -420,6 +420,8 @@ def _build_deployment(doc: _Doc, root: Mapping, meta: Meta) -> Deployment:
     if cluster_node is not None and cluster_name is not None:
         sources.append(("/name", cluster_node.span))
     backup_ref_node = _at(spec, "backupRef")
+    if schema.is_empty(backup_ref_node):
+        backup_ref_node = None  # the operator's Go types write an unset reference as {name: ""}
     backup_ref = _ref(backup_ref_node, namespace)
     if backup_ref is not None:
         sources.append(("/backupRef", backup_ref.span))

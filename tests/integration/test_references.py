@@ -2,12 +2,59 @@
 
 from __future__ import annotations
 
+import pytest
 from support import manifests as m
 
 SETTINGS = (
     "set by --default-namespace on the command line or [reconcile] default_namespace in the"
     " configuration"
 )
+
+
+def _deployment(backup_ref: str) -> str:
+    return m.deployment(schedule_name="", flags="").replace(
+        "  deploymentSpec:", f"  backupRef: {backup_ref}\n  deploymentSpec:"
+    )
+
+
+@pytest.mark.parametrize("backup_ref", ["{}", '{name: ""}', '{name: "", namespace: ""}'])
+def test_an_empty_backup_ref_means_no_schedule(write, check, backup_ref):
+    """backupRef as the operator writes an unset one is no reference: the cluster is ready."""
+    write("all.yaml", m.docs(m.project(), _deployment(backup_ref)))
+    result = check()
+    assert result.problems == ()
+    (cluster,) = result.state.clusters
+    assert (cluster.schedule_id, cluster.backup_enabled) == (None, None)
+
+
+def test_a_backup_ref_with_a_namespace_and_no_name_is_a_missing_name(write, check):
+    """{name: "", namespace: x} names a namespace: a missing-field error, not a dangling one."""
+    path = write("all.yaml", m.docs(m.project(), _deployment('{name: "", namespace: team-a}')))
+    result = check()
+    problem = m.only(result.problems, "missing-field")
+    assert problem.message == "spec.backupRef.name is required but empty"
+    assert problem.hint == "name the AtlasBackupSchedule, or remove backupRef for no schedule"
+    assert problem.line == m.line_of(path, "backupRef:")
+    assert [b.deployment.name for b in result.state.blocked] == ["orders"]
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        (m.schedule(policy_name='""'), "spec.policy.name"),
+        (m.deployment(schedule_name="", project_name='""'), "spec.projectRef.name"),
+        (
+            m.deployment(schedule_name="", extra="  connectionSecret: {name: ''}\n"),
+            "spec.connectionSecret.name",
+        ),
+    ],
+)
+def test_an_empty_name_in_a_required_reference_is_a_missing_field(write, check, text, path):
+    """policy, projectRef and connectionSecret with name "" are missing a name, not dangling."""
+    write("all.yaml", m.docs(m.project(), text))
+    problem = m.only(check().problems, "missing-field")
+    assert problem.message == f"{path} is required but empty"
+    assert problem.hint
 
 
 def test_both_project_references_are_named_with_their_lines(write, check):
