@@ -248,20 +248,27 @@ def _written_twice(path: KeyPath, table: bool, lines: Lines, line: int) -> str:
 def _bad_value(path: KeyPath, value: str, expected: Expected | None) -> str:
     key = path[-1]
     name = label(path)
-    if config_checks.is_secret(key) or "@" in value:
-        return f"{name}: not a valid TOML value (not shown in case it holds a secret)"
+    if config_checks.is_secret(key):
+        return f"{name}: {config_checks.secret_problem(key, ())}"
     kind = expected.kind if expected else str
     words = f"expected {expected.words}" if expected else "TOML cannot read it"
-    if value.lower() in ("true", "false") and kind in (bool, str):
+    if value.lower() in ("true", "false") and (expected is None or kind is bool):
         return f"{name}: TOML booleans are lower case: {key} = {value.lower()}"
     if kind is bool:
         return f"{name}: {words}, in lower case and without quotes"
+    # A value with an @ may be a URL with a token in it: say what to do without showing it.
+    hidden = "@" in value
     if kind in (int, float):
-        return f"{name}: {value} is not a number: {words}, written without quotes or units"
-    quoted = json.dumps(value, ensure_ascii=False)
+        shown = "the value" if hidden else value
+        return f"{name}: {shown} is not a number: {words}, written without quotes or units"
+    quoted = '"..."' if hidden else json.dumps(value, ensure_ascii=False)
+    unshown = " (the value is not shown in case it holds a token)" if hidden else ""
     if kind is tuple:
-        return f"{name}: {words}; write it in brackets, each path in quotes: {key} = [{quoted}]"
-    return f"{name}: text must be in quotes: {key} = {quoted}"
+        return (
+            f"{name}: {words}; write it in brackets, each path in quotes: {key} = [{quoted}]"
+            + unshown
+        )
+    return f"{name}: text must be in quotes: {key} = {quoted}{unshown}"
 
 
 @dataclass(slots=True)

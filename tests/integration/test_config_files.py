@@ -213,7 +213,10 @@ def test_an_unquoted_value_that_may_hold_a_token_is_not_shown(tmp_path, capsys):
     code, err = _plan(path, capsys)
     assert code == 1
     assert CANARY not in err
-    assert err.endswith("[git] url: not a valid TOML value (not shown in case it holds a secret)\n")
+    assert err.endswith(
+        '[git] url: text must be in quotes: url = "..." (the value is not shown in case it holds'
+        " a token)\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -231,6 +234,10 @@ def test_an_unquoted_value_that_may_hold_a_token_is_not_shown(tmp_path, capsys):
             "[reconcile] allow_destructive: TOML booleans are lower case: allow_destructive = true",
         ),
         (
+            "[report]\nbranch = True\n",
+            '[report] branch: text must be in quotes: branch = "True"',
+        ),
+        (
             "[manifests]\nexclude = drafts\n",
             (
                 "[manifests] exclude: expected a list of relative paths; write it in brackets, each"
@@ -240,7 +247,7 @@ def test_an_unquoted_value_that_may_hold_a_token_is_not_shown(tmp_path, capsys):
     ],
 )
 def test_a_value_toml_cannot_read_says_how_to_write_it(tmp_path, capsys, text, problem):
-    """A number with a unit, True, a bare list: the key, and the TOML its type needs."""
+    """A number with a unit, True for a flag or a name, a bare list: what the key's type needs."""
     path = write(tmp_path / "gitopsd.toml", f'[git]\nurl = "{URL}"\n' + text)
     code, err = _plan(path, capsys)
     assert code == 1
