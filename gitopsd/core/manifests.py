@@ -137,7 +137,11 @@ def _parse_document(
     kind = _classify(doc, root)
     if kind is None:
         return None, tuple(walker.problems)
-    walker.walk(root, schema.KINDS[kind], "", root.span)
+    declaration = schema.KINDS[kind]
+    if _str(root.get("apiVersion")) is None:  # _classify said so, with the value to write
+        api = replace(declaration.fields["apiVersion"], required=False)
+        declaration = replace(declaration, fields={**declaration.fields, "apiVersion": api})
+    walker.walk(root, declaration, "", root.span)
     meta = _meta(doc, root, Kind(kind), default_namespace)
     build = _BUILDERS[Kind(kind)]
     if meta is None:
@@ -182,7 +186,8 @@ def _classify(doc: _Doc, root: Mapping) -> str | None:
             "required field 'apiVersion' is missing",
             f"add apiVersion: {schema.API_VERSION}",
         )
-        return None
+        # One of our kinds is still checked as one, so that its other problems show too.
+        return kind if kind in ours else None
     assert kind_node is not None
     assert api_node is not None
     if api != schema.API_VERSION:

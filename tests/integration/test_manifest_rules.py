@@ -478,3 +478,15 @@ def test_an_hourly_item_is_named_with_an(write, check):
     problem = m.only(check().problems, "invalid-interval")
     assert problem.message == "frequencyInterval 3 is not valid for an hourly item"
     assert problem.hint == "hourly items take 1, 2, 4, 6, 8 or 12 (the hours between snapshots)"
+
+
+def test_policy_without_api_version_is_still_checked_as_a_policy(write, check):
+    """A policy missing apiVersion gets that error once, and its items are checked too."""
+    items = (
+        "\n    - {frequencyType: weekly, frequencyInterval: 1,"
+        " retentionUnit: days, retentionValue: 3}\n"
+    )
+    write("p.yaml", m.policy(items=items).replace("apiVersion: atlas.mongodb.com/v1\n", ""))
+    problems = check().problems
+    assert sorted(m.codes(problems)) == ["missing-field", "retention-too-short"]
+    assert m.only(problems, "missing-field").hint == "add apiVersion: atlas.mongodb.com/v1"
