@@ -20,7 +20,15 @@ from typing import TextIO
 
 from gitopsd import __version__, config, daemon, demo, desired, publish, reconcile, wiring
 from gitopsd.adapters import logs, manifest_files, progress, state_dir
-from gitopsd.core import graph_export, manifests, outcome, plan_output, problems, report
+from gitopsd.core import (
+    graph_export,
+    manifests,
+    outcome,
+    plan_output,
+    problems,
+    report,
+    report_model,
+)
 from gitopsd.errors import (
     ConfigError,
     GitError,
@@ -167,9 +175,12 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         if found:
             print(problems.render_text(found, colour=_colour(sys.stdout)))
+        files = report_model.count(result.files, "file")
+        documents = report_model.count(result.documents, "document")
+        clusters = report_model.count(len(state.clusters), "cluster")
         print(
-            f"{result.files} files, {result.documents} documents: {problems.summary(found)};"
-            f" {len(state.clusters)} clusters ready, {len(state.blocked)} blocked",
+            f"{files}, {documents}: {problems.summary(found)};"
+            f" {clusters} ready, {len(state.blocked)} blocked",
             file=sys.stderr,
         )
     return EXIT_PROBLEMS if failed else EXIT_OK

@@ -295,7 +295,7 @@ def parse(text: str, *, path: Path, environ: Mapping[str, str] | None = None) ->
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line, reason = config_text.syntax_error(exc, lines)
+        line, reason = config_text.syntax_error(exc, lines, _expected)
         place = path if line is None else f"{path}:{line}"
         raise ConfigError(f"{place}: invalid TOML: {reason}") from None
     report = config_text.Report(file=str(path), lines=lines)
@@ -321,6 +321,14 @@ def parse(text: str, *, path: Path, environ: Mapping[str, str] | None = None) ->
         state=dataclasses.replace(StateSettings(), **values["state"]),
         forge=dataclasses.replace(ForgeSettings(), **values["forge"]),
     )
+
+
+def _expected(path: config_text.KeyPath) -> config_text.Expected | None:
+    """What the key at ``path`` takes, for the words of a syntax error."""
+    if len(path) == 4 and path[:2] == ("atlas", _PROFILES) and path[3] in _CREDENTIAL_KEYS:
+        return config_text.Expected(_FILE.kind, _FILE.expected)
+    spec = _SECTIONS.get(path[0], {}).get(path[1]) if len(path) == 2 else None
+    return None if spec is None else config_text.Expected(spec.kind, spec.expected)
 
 
 _Raw = dict[tuple[str, str], tuple[object, str]]

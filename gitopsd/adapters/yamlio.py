@@ -336,6 +336,9 @@ def _error_problem(file: str, text: str, exc: YAMLError) -> Problem:
             "tab character in indentation; the rest of this file was not read",
             "YAML indents with spaces only: replace the tab with spaces",
         )
+    opened = _unclosed(file, text, exc)
+    if opened is not None:
+        return opened
     reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     context = getattr(exc, "context", None)
     message = f"{context}: {reason}" if context else str(reason)
@@ -346,6 +349,92 @@ def _error_problem(file: str, text: str, exc: YAMLError) -> Problem:
         f"invalid YAML ({message}); the rest of this file was not read",
         "fix the YAML at this line; documents before it in the file were read",
     )
+
+
+_FLOW = {
+    "while parsing a flow sequence": ("list", "[", "]", "items"),
+    "while parsing a flow mapping": ("mapping", "{", "}", "entries"),
+}
+_END_OF_STRING = ("found unexpected end of stream", "found unexpected document indicator")
+
+
+def _unclosed(file: str, text: str, exc: YAMLError) -> Problem | None:
+    """A bracket, quote or key that libyaml gave up on, placed where the fix belongs.
+
+    libyaml notices an unclosed ``[``, ``{`` or quote only at the next token it cannot fit,
+    often on the next line; its context mark says where the construct began. A flow list or
+    mapping is certainly unclosed when the parser stopped at the end of the text or at a line
+    indented no deeper than the line that opened it (flow content must be indented more), so
+    the opening bracket is the place; otherwise a ',' may be what is missing, and the place is
+    where the parser stopped.
+    """
+    context, reason = getattr(exc, "context", None), getattr(exc, "problem", None) or ""
+    start, found = getattr(exc, "context_mark", None), getattr(exc, "problem_mark", None)
+    if not isinstance(exc, MarkedYAMLError) or start is None or found is None:
+        return None
+    opened = _within(text, Span(file, int(start.line) + 1, int(start.column) + 1))
+    stopped = _within(text, Span(file, int(found.line) + 1, int(found.column) + 1))
+    rest = "the rest of this file was not read"
+    before = "documents before it in the file were read"
+    if context in _FLOW:
+        shape, opening, closing, parts = _FLOW[context]
+        if _left_open(text, opened, stopped, getattr(found, "index", None)):
+            return Problem.at(
+                opened,
+                Severity.ERROR,
+                "yaml-syntax",
+                f"invalid YAML: the {shape} opened with {opening!r} here is not closed; {rest}",
+                f"add the missing {closing!r}; {before}",
+            )
+        return Problem.at(
+            stopped,
+            Severity.ERROR,
+            "yaml-syntax",
+            f"invalid YAML: ',' or {closing!r} expected here, in the {shape} opened with"
+            f" {opening!r} at {_place(opened, stopped)}; {rest}",
+            f"add the ',' missing between two {parts}, or the {closing!r} that closes the"
+            f" {shape}; {before}",
+        )
+    if context == "while scanning a quoted scalar" and reason.startswith(_END_OF_STRING):
+        index = getattr(start, "index", None)
+        quote = text[index] if isinstance(index, int) and 0 <= index < len(text) else '"'
+        return Problem.at(
+            opened,
+            Severity.ERROR,
+            "yaml-syntax",
+            f"invalid YAML: the string opened with {quote} here is not closed; {rest}",
+            f"add the closing {quote}; {before}",
+        )
+    if context == "while scanning a simple key":
+        return Problem.at(
+            opened,
+            Severity.ERROR,
+            "yaml-syntax",
+            f"invalid YAML: no ':' after the text here (reading stopped at"
+            f" {_place(stopped, opened)}); {rest}",
+            f"write key: value, or indent a value continued from the line above; {before}",
+        )
+    return None
+
+
+def _place(span: Span, other: Span) -> str:
+    if span.line == other.line:
+        return f"column {span.column}"
+    return f"line {span.line}, column {span.column}"
+
+
+def _left_open(text: str, opened: Span, stopped: Span, index: object) -> bool:
+    if isinstance(index, int) and not text[index:].strip():
+        return True  # the end of the text
+    if stopped.line == opened.line:
+        return False
+    lines = text.split("\n")
+    line = lines[opened.line - 1]
+    block = len(line) - len(line.lstrip(" "))
+    while line[block:].startswith("- "):  # a list item: its content starts after "- "
+        block += 2 + len(line[block + 2 :]) - len(line[block + 2 :].lstrip(" "))
+    later = lines[stopped.line - 1]
+    return len(later) - len(later.lstrip(" ")) <= block
 
 
 def _within(text: str, span: Span) -> Span:

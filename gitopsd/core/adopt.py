@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from gitopsd.core import manifests, schema
+from gitopsd.core import policy_items, schema
 from gitopsd.core.diff import FieldChange
 from gitopsd.core.model import (
     ClusterKey,
@@ -400,9 +400,9 @@ def _items_problem(items: tuple[ObservedItem, ...]) -> str | None:
     first: dict[Frequency, ObservedItem] = {}
     for item in items:
         what = f"a {item.frequency} item"
-        if item.interval not in manifests.INTERVALS[item.frequency]:
+        if item.interval not in policy_items.INTERVALS[item.frequency]:
             return f"include {what} with frequencyInterval {item.interval}"
-        minimum = manifests.MIN_RETENTION.get(item.frequency, {}).get(item.retention.unit)
+        minimum = policy_items.MIN_RETENTION.get(item.frequency, {}).get(item.retention.unit)
         if minimum is not None and item.retention.value < minimum:
             return f"include {what} kept only {item.retention}"
         if (item.frequency, item.interval) in seen or (

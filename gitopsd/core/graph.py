@@ -27,13 +27,16 @@ from gitopsd.core.model import (
     DesiredState,
     Frequency,
     Kind,
+    Meta,
     Project,
     ProjectKey,
     Ref,
     Resource,
     ResourceId,
 )
-from gitopsd.core.problems import Problem, Severity, ordered
+from gitopsd.core.problems import Problem, Severity, ordered, with_article
+
+_REFERRERS = {Kind.SCHEDULE: "schedule", Kind.DEPLOYMENT: "deployment"}
 
 
 @dataclass(slots=True)
@@ -74,21 +77,49 @@ def _index(resources: tuple[Resource, ...]) -> _Index:
     return index
 
 
-def _dangling(index: _Index, ref: Ref, kind: Kind, referrer: str) -> Problem:
+_DEFAULT_NAMESPACE_SETTINGS = (
+    "set by --default-namespace on the command line or [reconcile] default_namespace in the"
+    " configuration"
+)
+
+
+def _dangling(index: _Index, ref: Ref, kind: Kind, referrer: Meta) -> Problem:
+    who = f"{_REFERRERS[referrer.id.kind]} {referrer.id.name}"
     same_kind = [rid for rid in index.by_id if rid.kind is kind]
-    elsewhere = [rid.namespace for rid in same_kind if rid.name == ref.name]
+    elsewhere = sorted(rid for rid in same_kind if rid.name == ref.name)
+    inherited = not ref.namespace_written and not referrer.namespace_written
     if elsewhere:
-        namespace = min(elsewhere)
+        target = elsewhere[0]
+        namespace = target.namespace
         hint = f"it exists in namespace {namespace!r}: set namespace: {namespace} in the reference"
+        if not index.by_id[target].meta.namespace_written:
+            hint += (
+                f", or give it metadata.namespace: {ref.namespace}. Its manifest names no"
+                f" namespace, so it is in the default namespace, {namespace!r} here"
+                f" ({_DEFAULT_NAMESPACE_SETTINGS})"
+            )
+        elif inherited:
+            hint += (
+                f". This {_REFERRERS[referrer.id.kind]} names no namespace, so it is in the"
+                f" default namespace, {ref.namespace!r} here ({_DEFAULT_NAMESPACE_SETTINGS})"
+            )
     else:
         names = [rid.name for rid in same_kind if rid.namespace == ref.namespace]
         near = schema.closest(ref.name, names)
-        hint = f"did you mean {near!r}?" if near else f"add an {kind} named {ref.name!r}"
+        if near:
+            hint = f"did you mean {near!r}?"
+        else:
+            hint = f"add {with_article(kind)} named {ref.name!r} in namespace {ref.namespace!r}"
+            if inherited:
+                hint += (
+                    f". This {_REFERRERS[referrer.id.kind]} names no namespace, so it is in the"
+                    f" default namespace, {ref.namespace!r} here ({_DEFAULT_NAMESPACE_SETTINGS})"
+                )
     return Problem.at(
         ref.span,
         Severity.ERROR,
         "dangling-reference",
-        f"{referrer} refers to {kind} {ref.namespace}/{ref.name}, which does not exist",
+        f"{who} refers to {kind} {ref.namespace}/{ref.name}, which does not exist",
         hint,
     )
 
@@ -97,7 +128,7 @@ def _resolve(
     index: _Index,
     ref: Ref,
     kind: Kind,
-    referrer: str,
+    referrer: Meta,
     *,
     reasons: list[Problem],
     new: list[Problem],
@@ -136,7 +167,7 @@ class _Schedules:
                     self.index,
                     schedule.policy,
                     Kind.POLICY,
-                    f"schedule {rid.name}",
+                    schedule.meta,
                     reasons=reasons,
                     new=self.problems,
                 )
@@ -180,7 +211,7 @@ def build(manifests: Manifests) -> DesiredState:
                 index,
                 deployment.backup_ref,
                 Kind.SCHEDULE,
-                f"deployment {deployment.meta.id.name}",
+                deployment.meta,
                 reasons=reasons,
                 new=new,
             )
@@ -244,7 +275,7 @@ def _target(
             index,
             ref,
             Kind.PROJECT,
-            f"deployment {deployment.meta.id.name}",
+            deployment.meta,
             reasons=reasons,
             new=new,
         )

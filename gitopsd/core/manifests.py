@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from gitopsd.core import schema
+from gitopsd.core import policy_items, schema
 from gitopsd.core.document import Document, Mapping, Node, Scalar, Sequence, Span
 from gitopsd.core.model import (
     BackupPolicy,
@@ -22,59 +22,19 @@ from gitopsd.core.model import (
     CopySetting,
     Deployment,
     Export,
-    Frequency,
     Kind,
     Meta,
     Mode,
-    PolicyItem,
     Project,
     Ref,
     Resource,
     ResourceId,
-    Retention,
-    RetentionUnit,
 )
 from gitopsd.core.problems import Problem, Severity
 
 DEFAULT_NAMESPACE = "default"
 _T = TypeVar("_T")
 
-# SPEC §1: which frequencyInterval values each frequencyType accepts.
-INTERVALS: dict[Frequency, tuple[int, ...]] = {
-    Frequency.HOURLY: (1, 2, 4, 6, 8, 12),
-    Frequency.DAILY: (1,),
-    Frequency.WEEKLY: tuple(range(1, 8)),
-    Frequency.MONTHLY: (*range(1, 29), 40),
-    Frequency.YEARLY: tuple(range(1, 13)),
-}
-_INTERVAL_WORDS = {
-    Frequency.HOURLY: "1, 2, 4, 6, 8 or 12 (hours between snapshots)",
-    Frequency.DAILY: "1",
-    Frequency.WEEKLY: "1-7 (Monday to Sunday)",
-    Frequency.MONTHLY: "1-28 (day of the month) or 40 (the last day)",
-    Frequency.YEARLY: "1-12 (the month)",
-}
-# SPEC §1: the shortest retention Atlas accepts per frequency, in each unit.
-MIN_RETENTION: dict[Frequency, dict[RetentionUnit, int]] = {
-    Frequency.WEEKLY: {
-        RetentionUnit.DAYS: 7,
-        RetentionUnit.WEEKS: 1,
-        RetentionUnit.MONTHS: 1,
-        RetentionUnit.YEARS: 1,
-    },
-    Frequency.MONTHLY: {
-        RetentionUnit.DAYS: 31,
-        RetentionUnit.WEEKS: 5,
-        RetentionUnit.MONTHS: 1,
-        RetentionUnit.YEARS: 1,
-    },
-    Frequency.YEARLY: {
-        RetentionUnit.DAYS: 365,
-        RetentionUnit.WEEKS: 53,
-        RetentionUnit.MONTHS: 12,
-        RetentionUnit.YEARS: 1,
-    },
-}
 SHARED_TIERS = frozenset({"M0", "M2", "M5"})
 
 
@@ -132,9 +92,15 @@ def _bool(node: Node | None) -> bool | None:
 
 def _ref(node: Node | None, namespace: str) -> Ref | None:
     name = _str(_at(node, "name"))
-    if node is None or name is None:
+    if node is None or not name:
         return None
-    return Ref(name=name, namespace=_str(_at(node, "namespace")) or namespace, span=node.span)
+    written = _str(_at(node, "namespace"))
+    return Ref(
+        name=name,
+        namespace=written or namespace,
+        span=node.span,
+        namespace_written=bool(written),
+    )
 
 
 def parse(
@@ -171,11 +137,19 @@ def _parse_document(
     kind = _classify(doc, root)
     if kind is None:
         return None, tuple(walker.problems)
-    walker.walk(root, schema.KINDS[kind], "", root.span)
+    declaration = schema.KINDS[kind]
+    if _str(root.get("apiVersion")) is None:  # _classify said so, with the value to write
+        api = replace(declaration.fields["apiVersion"], required=False)
+        declaration = replace(declaration, fields={**declaration.fields, "apiVersion": api})
+    walker.walk(root, declaration, "", root.span)
     meta = _meta(doc, root, Kind(kind), default_namespace)
-    if meta is None:
-        return None, tuple(walker.problems)
     build = _BUILDERS[Kind(kind)]
+    if meta is None:
+        # Without a name there is no resource, but its rules still run so that every problem
+        # of the document shows at once.
+        anonymous = ResourceId(kind=Kind(kind), namespace=default_namespace, name="")
+        build(doc, root, Meta(id=anonymous, span=root.span))
+        return None, tuple(walker.problems)
     resource = build(doc, root, meta)
     errors = tuple(p for p in walker.problems if p.is_error)
     resource = _with_errors(resource, errors)
@@ -212,7 +186,8 @@ def _classify(doc: _Doc, root: Mapping) -> str | None:
             "required field 'apiVersion' is missing",
             f"add apiVersion: {schema.API_VERSION}",
         )
-        return None
+        # One of our kinds is still checked as one, so that its other problems show too.
+        return kind if kind in ours else None
     assert kind_node is not None
     assert api_node is not None
     if api != schema.API_VERSION:
@@ -257,9 +232,7 @@ def _meta(doc: _Doc, root: Mapping, kind: Kind, default_namespace: str) -> Meta 
     metadata = root.get("metadata")
     name_node = _at(metadata, "name")
     name = _str(name_node)
-    if name is None or name_node is None or not re.fullmatch(schema.DNS1123_SUBDOMAIN, name):
-        return None
-    namespace = _str(_at(metadata, "namespace")) or default_namespace
+    written = _str(_at(metadata, "namespace"))
     annotations: list[tuple[str, str]] = []
     notes = _at(metadata, "annotations")
     if isinstance(notes, Mapping):
@@ -269,10 +242,13 @@ def _meta(doc: _Doc, root: Mapping, kind: Kind, default_namespace: str) -> Meta 
                 _check_annotation(doc, key, value)
             if text is not None:
                 annotations.append((key.text, text))
+    if name is None or name_node is None or not re.fullmatch(schema.DNS1123_SUBDOMAIN, name):
+        return None
     return Meta(
-        id=ResourceId(kind=kind, namespace=namespace, name=name),
+        id=ResourceId(kind=kind, namespace=written or default_namespace, name=name),
         span=name_node.span,
         annotations=tuple(annotations),
+        namespace_written=bool(written),
     )
 
 
@@ -303,100 +279,12 @@ def _check_annotation(doc: _Doc, key: Scalar, value: Node) -> None:
 
 
 def _build_policy(doc: _Doc, root: Mapping, meta: Meta) -> BackupPolicy:
-    items: list[PolicyItem] = []
     node = _at(root, "spec", "items")
-    if isinstance(node, Sequence):
-        for item in node.items:
-            parsed = _policy_item(doc, item)
-            if parsed is not None:
-                items.append(parsed)
-        _check_items(doc, tuple(items))
-    return BackupPolicy(meta=meta, items=tuple(items))
-
-
-def _policy_item(doc: _Doc, node: Node) -> PolicyItem | None:
-    frequency = _str(_at(node, "frequencyType"))
-    interval = _int(_at(node, "frequencyInterval"))
-    unit = _str(_at(node, "retentionUnit"))
-    value = _int(_at(node, "retentionValue"))
-    if (
-        frequency not in schema.FREQUENCY_TYPES
-        or unit not in schema.RETENTION_UNITS
-        or interval is None
-        or interval not in schema.FREQUENCY_INTERVALS
-        or value is None
-        or value < 1
-    ):
-        return None
-    item = PolicyItem(
-        frequency=Frequency(frequency),
-        interval=interval,
-        retention=Retention(value=value, unit=RetentionUnit(unit)),
-        span=node.span,
-    )
-    if interval not in INTERVALS[item.frequency]:
-        interval_node = _at(node, "frequencyInterval")
-        assert interval_node is not None
-        doc.error(
-            interval_node.span,
-            "invalid-interval",
-            f"frequencyInterval {interval} is not valid for a {frequency} item",
-            f"{frequency} items take {_INTERVAL_WORDS[item.frequency]}",
-        )
-        return None
-    minimum = MIN_RETENTION.get(item.frequency, {}).get(item.retention.unit)
-    if minimum is not None and item.retention.value < minimum:
-        value_node = _at(node, "retentionValue")
-        assert value_node is not None
-        doc.error(
-            value_node.span,
-            "retention-too-short",
-            f"a {frequency} item must be kept at least {minimum} {unit}, not {value}",
-            f"set retentionValue to {minimum} or more",
-        )
-    return item
-
-
-def _check_items(doc: _Doc, items: tuple[PolicyItem, ...]) -> None:
-    seen: dict[tuple[Frequency, int], PolicyItem] = {}
-    per_frequency: dict[Frequency, PolicyItem] = {}
-    for item in items:
-        same = seen.get((item.frequency, item.interval))
-        if same is not None:
-            doc.error(
-                item.span,
-                "duplicate-item",
-                f"a second {item.frequency} item with interval {item.interval}"
-                f" (first at line {same.span.line})",
-                "keep one item per frequency and interval",
-            )
-            continue
-        seen[(item.frequency, item.interval)] = item
-        if item.frequency in (Frequency.HOURLY, Frequency.DAILY):
-            first = per_frequency.get(item.frequency)
-            if first is not None:
-                doc.error(
-                    item.span,
-                    "duplicate-frequency",
-                    f"a policy takes at most one {item.frequency} item"
-                    f" (first at line {first.span.line})",
-                    "merge them into one item",
-                )
-                continue
-        per_frequency.setdefault(item.frequency, item)
-    ordered = sorted(per_frequency.values(), key=lambda i: i.frequency.rank)
-    longest: PolicyItem | None = None
-    for item in ordered:
-        if longest is not None and not item.retention.at_least(longest.retention):
-            doc.error(
-                item.span,
-                "retention-order",
-                f"the {item.frequency} item keeps snapshots {item.retention}, less than the"
-                f" {longest.frequency} item's {longest.retention} (line {longest.span.line})",
-                "a less frequent item must be kept at least as long as a more frequent one",
-            )
-        if longest is None or item.retention.at_least(longest.retention):
-            longest = item
+    if not isinstance(node, Sequence):
+        return BackupPolicy(meta=meta, items=())
+    items, found = policy_items.read(node.items)
+    doc.walker.problems.extend(found)
+    return BackupPolicy(meta=meta, items=items)
 
 
 def _sourced(
@@ -425,7 +313,7 @@ def _build_schedule(doc: _Doc, root: Mapping, meta: Meta) -> BackupSchedule:
         )
         sources.append(("/export", export_node.span))
     auto_export = _sourced(spec, "autoExportEnabled", _bool, sources)
-    if auto_export is True and export is None:
+    if auto_export is True and export_node is None:
         flag = _at(spec, "autoExportEnabled")
         assert flag is not None
         doc.error(
@@ -459,10 +347,13 @@ def _build_schedule(doc: _Doc, root: Mapping, meta: Meta) -> BackupSchedule:
 
 def _copy_setting(node: Node) -> CopySetting | None:
     region = _str(_at(node, "regionName"))
-    frequencies = _at(node, "frequencies")
-    if region is None or not isinstance(frequencies, Sequence):
+    if region is None:
         return None
-    names = tuple(sorted({f for f in (_str(n) for n in frequencies.items) if f is not None}))
+    frequencies = _at(node, "frequencies")
+    # Without frequencies the setting is invalid (the walker says so), but it is still checked
+    # for duplicates and oplog copies, so that those problems show at once too.
+    items = frequencies.items if isinstance(frequencies, Sequence) else ()
+    names = tuple(sorted({f for f in (_str(n) for n in items) if f is not None}))
     return CopySetting(
         cloud_provider=_str(_at(node, "cloudProvider")) or "AWS",
         region_name=region,
@@ -492,13 +383,25 @@ def _build_deployment(doc: _Doc, root: Mapping, meta: Meta) -> Deployment:
     namespace = meta.id.namespace
     project_node, external_node = _at(spec, "projectRef"), _at(spec, "externalProjectRef")
     secret = _str(_at(spec, "connectionSecret", "name"))
-    if isinstance(spec, Mapping) and (project_node is None) == (external_node is None):
+    if isinstance(spec, Mapping) and project_node is None and external_node is None:
         doc.error(
-            spec.span if project_node is None else project_node.span,
+            root.key_span("spec") or spec.span,
             "project-ref",
-            "a deployment needs exactly one of projectRef and externalProjectRef",
+            "a deployment needs exactly one of projectRef and externalProjectRef; neither is set",
             "name its project with projectRef: {name: <AtlasProject>} or"
             " externalProjectRef: {id: <Atlas project id>}",
+        )
+    elif isinstance(spec, Mapping) and project_node is not None and external_node is not None:
+        project_key = spec.key_span("projectRef") or project_node.span
+        external_key = spec.key_span("externalProjectRef") or external_node.span
+        doc.error(
+            project_key,
+            "project-ref",
+            "a deployment needs exactly one of projectRef and externalProjectRef; both are set"
+            f" (projectRef on line {project_key.line}, externalProjectRef on line"
+            f" {external_key.line})",
+            "keep one: projectRef names an AtlasProject manifest, externalProjectRef an Atlas"
+            " project id",
         )
     if external_node is not None and secret is None:
         doc.warn(
@@ -522,6 +425,8 @@ def _build_deployment(doc: _Doc, root: Mapping, meta: Meta) -> Deployment:
     if cluster_node is not None and cluster_name is not None:
         sources.append(("/name", cluster_node.span))
     backup_ref_node = _at(spec, "backupRef")
+    if schema.is_empty(backup_ref_node):
+        backup_ref_node = None  # the operator's Go types write an unset reference as {name: ""}
     backup_ref = _ref(backup_ref_node, namespace)
     if backup_ref is not None:
         sources.append(("/backupRef", backup_ref.span))

@@ -76,6 +76,8 @@ class Ref:
     name: str
     namespace: str
     span: Span = field(compare=False)
+    namespace_written: bool = field(default=False, compare=False)
+    """The reference names its namespace; else it has the referrer's."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
@@ -182,6 +184,8 @@ class Meta:
     span: Span = field(compare=False)
     annotations: tuple[tuple[str, str], ...] = ()
     errors: tuple[Problem, ...] = field(default=(), compare=False)
+    namespace_written: bool = field(default=False, compare=False)
+    """metadata.namespace is written; else the namespace is the default one."""
 
     @property
     def valid(self) -> bool:

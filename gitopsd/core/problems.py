@@ -79,6 +79,12 @@ class Problem:
         }
 
 
+def with_article(word: str) -> str:
+    """``a daily``, ``an hourly``: the indefinite article by sound, for gitopsd's own words."""
+    an = word[:1].lower() in "aeiou" or word.lower().startswith("hour")
+    return f"{'an' if an else 'a'} {word}"
+
+
 def ordered(problems: tuple[Problem, ...] | list[Problem]) -> tuple[Problem, ...]:
     """Problems sorted for output, exact duplicates removed."""
     return tuple(sorted(set(problems), key=Problem.sort_key))

@@ -48,6 +48,14 @@ class Field:
     min_items: int = 0
     open: bool = False
     default: str | int | bool | None = None
+    empty_hint: str = ""
+    """For a string: "" counts as missing, with this hint (a required reference's name)."""
+    enum_by_rule: bool = False
+    """The enum is checked by a rule of ``policy_items`` that knows more (the allowed values
+    depend on another field); the walker leaves it alone."""
+    unset_when_empty: bool = False
+    """For an object: {} or one whose fields are all "" or null is read as absent, the way the
+    operator's Go types write a reference nobody set (``backupRef: {name: ""}``)."""
 
 
 def _s(**kw: object) -> Field:
@@ -87,8 +95,15 @@ ANNOTATIONS = {
 }
 
 
-def _ref() -> Field:
-    return _o({"name": _s(required=True), "namespace": _s()})
+def _ref(empty_hint: str, **kw: object) -> Field:
+    return _o({"name": _s(required=True, empty_hint=empty_hint), "namespace": _s()}, **kw)
+
+
+def is_empty(node: Node | None) -> bool:
+    """Whether ``node`` is a mapping whose values are all "" or null (``{}`` included)."""
+    return isinstance(node, Mapping) and all(
+        isinstance(value, Scalar) and value.value in (None, "") for _, value in node.entries
+    )
 
 
 _METADATA = _o(
@@ -128,7 +143,7 @@ _METADATA = _o(
 POLICY_ITEM = _o(
     {
         "frequencyType": _s(required=True, enum=FREQUENCY_TYPES),
-        "frequencyInterval": _i(required=True, enum=FREQUENCY_INTERVALS),
+        "frequencyInterval": _i(required=True, enum=FREQUENCY_INTERVALS, enum_by_rule=True),
         "retentionUnit": _s(required=True, enum=RETENTION_UNITS),
         "retentionValue": _i(required=True, minimum=1),
     }
@@ -152,7 +167,10 @@ COPY_SETTING = _o(
 
 SCHEDULE_SPEC = _o(
     {
-        "policy": _o(_ref().fields, required=True),
+        "policy": _ref(
+            "name the AtlasBackupPolicy this schedule uses: policy: {name: <policy name>}",
+            required=True,
+        ),
         "referenceHourOfDay": _i(minimum=0, maximum=23),
         "referenceMinuteOfHour": _i(minimum=0, maximum=59),
         "restoreWindowDays": _i(minimum=1),
@@ -196,10 +214,26 @@ DEPLOYMENT_UNMANAGED = ("flexSpec", "processArgs", "serverlessSpec", "upgradeToD
 
 DEPLOYMENT_SPEC = _o(
     {
-        "projectRef": _ref(),
-        "externalProjectRef": _o({"id": _s(required=True)}),
-        "connectionSecret": _o({"name": _s(required=True)}),
-        "backupRef": _ref(),
+        "projectRef": _ref(
+            "name the AtlasProject, or use externalProjectRef: {id: <Atlas project id>} instead"
+        ),
+        "externalProjectRef": _o(
+            {"id": _s(required=True, empty_hint="write the Atlas project id (24 hex characters)")}
+        ),
+        "connectionSecret": _o(
+            {
+                "name": _s(
+                    required=True,
+                    empty_hint="name a credentials profile of the configuration"
+                    " ([atlas.profiles.NAME]), or remove connectionSecret to use the"
+                    " [atlas] credentials",
+                )
+            }
+        ),
+        "backupRef": _ref(
+            "name the AtlasBackupSchedule, or remove backupRef for no schedule",
+            unset_when_empty=True,
+        ),
         "deploymentSpec": _o(
             {
                 "name": _s(
@@ -302,7 +336,15 @@ class Walker:
             return
         if isinstance(node, Scalar) and node.value is None and not node.quoted:
             if decl.required:
-                self.error(key_span, "missing-field", f"{path} is required but empty")
+                self.error(
+                    key_span, "missing-field", f"{path} is required but empty", decl.empty_hint
+                )
+            return
+        if decl.unset_when_empty and is_empty(node):
+            assert isinstance(node, Mapping)
+            for key, _ in node.entries:
+                if key.text not in decl.fields:
+                    self._unknown(key, f"{path}.{key.text}", tuple(decl.fields))
             return
         check = getattr(self, f"_check_{decl.type.name.lower()}")
         check(node, decl, path, key_span)
@@ -319,6 +361,9 @@ class Walker:
         if not isinstance(node, Scalar) or not isinstance(node.value, str):
             hint = f'quote it: "{node.text}"' if isinstance(node, Scalar) else ""
             self._wrong(node, path, "a string", hint)
+            return
+        if decl.empty_hint and not node.value:
+            self.error(node.span, "missing-field", f"{path} is required but empty", decl.empty_hint)
             return
         self._check_choice(node, node.value, decl, path)
         if decl.pattern and not re.fullmatch(decl.pattern, node.value):
@@ -358,12 +403,15 @@ class Walker:
         self._wrong(node, path, "true or false", hint)
 
     def _check_choice(self, node: Scalar, value: str | int, decl: Field, path: str) -> None:
-        if decl.enum and value not in decl.enum:
+        if decl.enum and not decl.enum_by_rule and value not in decl.enum:
             choices = tuple(str(c) for c in decl.enum)
-            hint = did_you_mean(str(value), choices) if isinstance(value, str) else ""
-            if not hint:
+            if isinstance(value, str):
+                hint = did_you_mean(value, choices)
+                shown = repr(node.text)
+            else:
                 hint = "expected one of: " + ", ".join(choices)
-            self.error(node.span, "invalid-value", f"{path} {node.text!r} is not allowed", hint)
+                shown = node.text
+            self.error(node.span, "invalid-value", f"{path} {shown} is not allowed", hint)
 
     def _check_string_map(self, node: Node, _decl: Field, path: str, _key: Span) -> None:
         if not isinstance(node, Mapping):

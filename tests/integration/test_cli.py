@@ -49,6 +49,17 @@ def test_validate_text_reports_location_code_and_hint(write, tmp_path):
     assert "\033[" not in run.stdout
 
 
+def test_validate_summary_counts_one_of_each_in_the_singular(write, tmp_path):
+    """One file, one document, one cluster: the summary line says so without plurals."""
+    external = "  externalProjectRef: {id: 5f1d0e7a2c1b3a4d5e6f7a8b}\n  connectionSecret: {name: a}"
+    write(
+        "d.yaml", m.deployment(schedule_name="").replace("  projectRef:\n    name: prod", external)
+    )
+    run = gitopsd("validate", str(tmp_path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stderr == "1 file, 1 document: 0 errors; 1 cluster ready, 0 blocked\n"
+
+
 def test_validate_colours_only_when_asked_or_on_a_tty(write, tmp_path):
     """FORCE_COLOR turns colour on for a pipe; the default is plain text."""
     write("s.yaml", m.schedule().replace("restoreWindowDays", "restoreWindowDay"))

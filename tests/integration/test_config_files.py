@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gitopsd import config, credentials
+from gitopsd import cli, config, credentials
 from gitopsd.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -189,3 +189,103 @@ def test_messages_name_the_path_as_given(tmp_path, monkeypatch):
     write(tmp_path / "gitopsd.toml", "[git]\n")
     with pytest.raises(ConfigError, match=r"^gitopsd\.toml:1: \[git\] url: required"):
         config.load("gitopsd.toml", environ={})
+
+
+def _plan(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Run `gitopsd plan --config PATH`; return its exit code and stderr."""
+    code = cli.main(["plan", "--config", str(path)])
+    return code, capsys.readouterr().err
+
+
+def test_an_unquoted_string_is_refused_with_the_quoted_form(tmp_path, capsys):
+    """url = https://... without quotes: one line naming [git] url and how to write it."""
+    path = write(tmp_path / "gitopsd.toml", f"[git]\nurl = {URL}\n")
+    code, err = _plan(path, capsys)
+    assert code == 1
+    assert err == (
+        f'gitopsd: {path}:2: invalid TOML: [git] url: text must be in quotes: url = "{URL}"\n'
+    )
+
+
+def test_an_unquoted_value_that_may_hold_a_token_is_not_shown(tmp_path, capsys):
+    """A URL with a user and token, unquoted: the message does not repeat it."""
+    path = write(tmp_path / "gitopsd.toml", f"[git]\nurl = https://x:{CANARY}@example.com/r\n")
+    code, err = _plan(path, capsys)
+    assert code == 1
+    assert CANARY not in err
+    assert err.endswith(
+        '[git] url: text must be in quotes: url = "..." (the value is not shown in case it holds'
+        " a token)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "[reconcile]\ndrift_interval_s = 10m\n",
+            (
+                "[reconcile] drift_interval_s: 10m is not a number: expected a number of seconds"
+                " greater than 0, written without quotes or units"
+            ),
+        ),
+        (
+            "[reconcile]\nallow_destructive = True\n",
+            "[reconcile] allow_destructive: TOML booleans are lower case: allow_destructive = true",
+        ),
+        (
+            "[report]\nbranch = True\n",
+            '[report] branch: text must be in quotes: branch = "True"',
+        ),
+        (
+            "[manifests]\nexclude = drafts\n",
+            (
+                "[manifests] exclude: expected a list of relative paths; write it in brackets, each"
+                ' path in quotes: exclude = ["drafts"]'
+            ),
+        ),
+    ],
+)
+def test_a_value_toml_cannot_read_says_how_to_write_it(tmp_path, capsys, text, problem):
+    """A number with a unit, True for a flag or a name, a bare list: what the key's type needs."""
+    path = write(tmp_path / "gitopsd.toml", f'[git]\nurl = "{URL}"\n' + text)
+    code, err = _plan(path, capsys)
+    assert code == 1
+    assert err == f"gitopsd: {path}:4: invalid TOML: {problem}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        (
+            '[atlas.profiles.a]\nclient_id_file = "a"\n[atlas.profiles.a]\n',
+            5,
+            (
+                "[atlas.profiles.a] is written twice (first at line 3): put all its keys under one"
+                " [atlas.profiles.a] header"
+            ),
+        ),
+        (
+            '[atlas]\nprofiles = {a = {client_id_file = "a"}}\n[atlas.profiles.b]\n',
+            5,
+            (
+                "[atlas.profiles] was written whole (as an inline table) at line 4 and cannot be"
+                " added to here: write all its keys in one place"
+            ),
+        ),
+        (
+            "[reconcile.x]\ny = 1\n[reconcile]\nx.z = 1\n",
+            6,
+            (
+                "[reconcile.x] z: [reconcile.x] is already a table (line 3); write this key under"
+                " its [reconcile.x] header"
+            ),
+        ),
+    ],
+)
+def test_a_table_in_a_syntax_error_is_named_as_toml(tmp_path, capsys, text, line, problem):
+    """Tables and keys written twice read as [section] names, never as Python tuples."""
+    path = write(tmp_path / "gitopsd.toml", f'[git]\nurl = "{URL}"\n' + text)
+    code, err = _plan(path, capsys)
+    assert code == 1
+    assert err == f"gitopsd: {path}:{line}: invalid TOML: {problem}\n"

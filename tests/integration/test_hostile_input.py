@@ -35,9 +35,80 @@ def test_malformed_yaml_keeps_earlier_documents(write, check, good):
     result = check()
     problem = m.only(result.problems, "yaml-syntax")
     assert problem.file == str(path)
-    assert problem.line == m.line_of(path, "other: 1")
+    assert problem.line == m.line_of(path, "kind: [unclosed")
     assert "rest of this file was not read" in problem.message
     assert [r.name for r in result.state.orphan_policies] == ["kept"]
+    assert_good_cluster_survives(result)
+
+
+COPY_FREQUENCIES_UNCLOSED = """\
+  copySettings:
+    - regionName: US_EAST_1
+      frequencies: [HOURLY, DAILY
+      shouldCopyOplogs: false
+"""
+
+
+def test_an_unclosed_list_is_reported_where_it_opens(write, check, good):
+    """frequencies: [HOURLY, DAILY without ']': the line and column of the '['."""
+    path = write("bad.yaml", m.schedule(extra=COPY_FREQUENCIES_UNCLOSED))
+    result = check()
+    problem = m.only(result.problems, "yaml-syntax")
+    line = m.line_of(path, "frequencies: [")
+    column = path.read_text().splitlines()[line - 1].index("[") + 1
+    assert (problem.line, problem.column) == (line, column)
+    assert problem.message == (
+        "invalid YAML: the list opened with '[' here is not closed; the rest of this file was"
+        " not read"
+    )
+    assert problem.hint == "add the missing ']'; documents before it in the file were read"
+    assert_good_cluster_survives(result)
+
+
+def test_an_unclosed_mapping_is_reported_where_it_opens(write, check, good):
+    """policy: {name: standard without '}' is reported on its own line, not the next."""
+    text = m.schedule().replace("  policy:\n    name: standard\n", "  policy: {name: standard\n")
+    path = write("bad.yaml", text)
+    result = check()
+    problem = m.only(result.problems, "yaml-syntax")
+    assert problem.line == m.line_of(path, "policy: {")
+    assert "the mapping opened with '{' here is not closed" in problem.message
+    assert_good_cluster_survives(result)
+
+
+def test_a_missing_comma_in_a_list_on_many_lines_is_reported_where_it_is(write, check, good):
+    """Items on their own lines without a ',' between two: the line of the second item."""
+    frequencies = '      frequencies: [\n        "HOURLY"\n        "DAILY"\n      ]\n'
+    extra = "  copySettings:\n    - regionName: US_EAST_1\n" + frequencies
+    path = write("bad.yaml", m.schedule(extra=extra))
+    result = check()
+    problem = m.only(result.problems, "yaml-syntax")
+    assert problem.line == m.line_of(path, '"DAILY"')
+    assert problem.message.startswith(
+        f"invalid YAML: ',' or ']' expected here, in the list opened with '[' at line"
+        f" {m.line_of(path, 'frequencies: [')}, column 20"
+    )
+    assert_good_cluster_survives(result)
+
+
+def test_an_unclosed_quote_is_reported_where_it_opens(write, check, good):
+    """name: "nightly without its closing quote: the line of the opening quote."""
+    path = write("bad.yaml", m.schedule().replace("name: nightly", 'name: "nightly'))
+    result = check()
+    problem = m.only(result.problems, "yaml-syntax")
+    assert problem.line == m.line_of(path, 'name: "nightly')
+    assert problem.hint == 'add the closing "; documents before it in the file were read'
+    assert_good_cluster_survives(result)
+
+
+def test_a_key_without_a_colon_is_reported_on_its_line(write, check, good):
+    """A line "namespace" without ':' is the line reported, not the one after it."""
+    text = m.schedule().replace("  name: nightly\n", "  name: nightly\n  namespace\n")
+    path = write("bad.yaml", text)
+    result = check()
+    problem = m.only(result.problems, "yaml-syntax")
+    assert problem.line == m.line_of(path, "  namespace")
+    assert problem.message.startswith("invalid YAML: no ':' after the text here")
     assert_good_cluster_survives(result)
 
 

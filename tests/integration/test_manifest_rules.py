@@ -247,7 +247,9 @@ def test_reference_without_namespace_means_the_referrers(write, check):
     write("s.yaml", m.schedule())
     problem = m.only(check().problems, "dangling-reference")
     assert "AtlasBackupPolicy default/standard" in problem.message
-    assert problem.hint == "it exists in namespace 'team-a': set namespace: team-a in the reference"
+    assert problem.hint.startswith(
+        "it exists in namespace 'team-a': set namespace: team-a in the reference"
+    )
 
 
 def test_default_namespace_is_configurable(write, check):
@@ -387,3 +389,104 @@ def test_external_project_ref_targets_the_project_id(write, check):
     assert m.only(result.problems, "operator-incompatible").severity == "warning"
     (cluster,) = result.state.clusters
     assert str(cluster.key) == "id:5f1d0e7a2c1b3a4d5e6f7a8b/orders-db"
+
+
+def test_item_missing_its_interval_is_still_checked_for_retention(write, check):
+    """A weekly item without frequencyInterval also gets its too-short retention reported."""
+    items = "\n    - {frequencyType: weekly, retentionUnit: days, retentionValue: 3}\n"
+    write("p.yaml", m.policy(items=items))
+    assert sorted(m.codes(check().problems)) == ["missing-field", "retention-too-short"]
+
+
+def test_item_missing_a_field_still_counts_for_duplicates(write, check):
+    """A second hourly item without retentionUnit is also reported as a second hourly item."""
+    items = m.ITEMS + "    - {frequencyType: hourly, frequencyInterval: 12, retentionValue: 2}\n"
+    write("p.yaml", m.policy(items=items))
+    assert sorted(m.codes(check().problems)) == ["duplicate-frequency", "missing-field"]
+
+
+def test_item_with_a_wrong_interval_still_counts_for_retention_order(write, check):
+    """An item with an interval its type does not take is still compared with the others."""
+    items = (
+        "\n    - {frequencyType: daily, frequencyInterval: 1,"
+        " retentionUnit: days, retentionValue: 30}"
+        "\n    - {frequencyType: weekly, frequencyInterval: 9,"
+        " retentionUnit: days, retentionValue: 7}\n"
+    )
+    write("p.yaml", m.policy(items=items))
+    assert sorted(m.codes(check().problems)) == ["invalid-interval", "retention-order"]
+
+
+def test_copy_setting_without_frequencies_is_still_checked_for_oplogs(write, check):
+    """A copy setting missing frequencies still needs PIT on the deployments for its oplogs."""
+    copy = "  copySettings:\n    - regionName: US_WEST_2\n      shouldCopyOplogs: true\n"
+    write("all.yaml", m.docs(m.project(), m.policy(), m.schedule(extra=copy), m.deployment()))
+    assert sorted(m.codes(check().problems)) == ["missing-field", "oplogs-without-pit"]
+
+
+def test_policy_without_a_name_is_still_checked(write, check):
+    """A policy missing metadata.name has its items checked too."""
+    items = (
+        "\n    - {frequencyType: weekly, frequencyInterval: 1,"
+        " retentionUnit: days, retentionValue: 3}\n"
+    )
+    write("p.yaml", m.policy(items=items).replace("  name: standard\n", "  labels: {}\n"))
+    assert sorted(m.codes(check().problems)) == ["missing-field", "retention-too-short"]
+
+
+def test_export_without_a_bucket_is_not_called_missing(write, check):
+    """An export without exportBucketId is reported as that, not as no export at all."""
+    extra = "  autoExportEnabled: true\n  export:\n    frequencyType: monthly\n"
+    write("s.yaml", m.docs(m.policy(), m.schedule(extra=extra)))
+    (problem,) = check().problems
+    assert problem.message == "required field 'exportBucketId' is missing in spec.export"
+
+
+def test_interval_hint_gives_the_values_of_its_frequency_type(write, check):
+    """monthly 30: the message says monthly, the hint the days and what 40 means."""
+    items = (
+        "\n    - {frequencyType: monthly, frequencyInterval: 30,"
+        " retentionUnit: months, retentionValue: 12}\n"
+    )
+    write("p.yaml", m.policy(items=items))
+    problem = m.only(check().problems, "invalid-interval")
+    assert problem.message == "frequencyInterval 30 is not valid for a monthly item"
+    assert problem.hint == (
+        "monthly items take 1-28 (the day of the month), or 40 for the last day of the month"
+    )
+
+
+def test_interval_without_a_frequency_type_is_named_without_quotes_or_a_list(write, check):
+    """With no valid frequencyType, an interval no type takes is reported compactly."""
+    items = "\n    - {frequencyInterval: 30, retentionUnit: days, retentionValue: 7}\n"
+    write("p.yaml", m.policy(items=items))
+    problem = m.only(check().problems, "invalid-value")
+    assert problem.message == "frequencyInterval 30 is not allowed"
+    assert problem.hint == (
+        "frequencyInterval takes 1-28, or 40 for the last day of the month; which of them"
+        " depends on frequencyType"
+    )
+
+
+def test_an_hourly_item_is_named_with_an(write, check):
+    """The article before hourly is "an": "not valid for an hourly item"."""
+    items = (
+        "\n    - {frequencyType: hourly, frequencyInterval: 3,"
+        " retentionUnit: days, retentionValue: 2}\n"
+    )
+    write("p.yaml", m.policy(items=items))
+    problem = m.only(check().problems, "invalid-interval")
+    assert problem.message == "frequencyInterval 3 is not valid for an hourly item"
+    assert problem.hint == "hourly items take 1, 2, 4, 6, 8 or 12 (the hours between snapshots)"
+
+
+def test_policy_without_api_version_is_still_checked_as_a_policy(write, check):
+    """A policy missing apiVersion gets that error once, and its items are checked too."""
+    items = (
+        "\n    - {frequencyType: weekly, frequencyInterval: 1,"
+        " retentionUnit: days, retentionValue: 3}\n"
+    )
+    write("p.yaml", m.policy(items=items).replace("apiVersion: atlas.mongodb.com/v1\n", ""))
+    problems = check().problems
+    assert sorted(m.codes(problems)) == ["missing-field", "retention-too-short"]
+    assert m.only(problems, "missing-field").hint == "add apiVersion: atlas.mongodb.com/v1"

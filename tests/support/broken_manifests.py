@@ -120,7 +120,7 @@ CATALOGUE: tuple[Broken, ...] = (
         name="b05-syntax.yaml",
         code="yaml-syntax",
         text=_policy("b05-kept", DAILY) + "\n---\nkind: [unclosed\nother: 1\n",
-        needle="other: 1",
+        needle="kind: [unclosed",  # where the list opens, not where the reader gave up
     ),
     Broken(
         name="b06-tab.yaml",
@@ -339,7 +339,7 @@ CATALOGUE: tuple[Broken, ...] = (
             "  projectRef:",
             "  externalProjectRef:\n    id: 5f1d0e7a2c1b3a4d5e6f7a8b\n  projectRef:",
         ),
-        needle="name: quarantine",
+        needle="  projectRef:",
     ),
     # -- the graph -----------------------------------------------------------------------------
     Broken(
@@ -398,7 +398,7 @@ CATALOGUE: tuple[Broken, ...] = (
         text=_schedule("b49-kept")
         + "---\n"
         + _schedule("b49-lost").replace("name: b49-lost", 'name: "b49-lost'),
-        line=22,  # the end of the file, where the reader finds the quote unclosed
+        needle='name: "b49-lost',  # where the quote opens, not the end of the file
     ),
     Broken(
         name="b50-project-without-name.yaml",

@@ -461,9 +461,21 @@ def test_lines_skip_multi_line_strings():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('[git]\nurl = "x"\nbranch = main\n', f"{PATH}:3: invalid TOML: Invalid value (column 10)"),
-        ('[git]\nurl = "x"\nurl = "y"\n', f"{PATH}:3: invalid TOML: Cannot overwrite a value"),
-        ('[git]\nurl = "x"\n\n[git]\n', f"{PATH}:4: invalid TOML: Cannot declare"),
+        (
+            '[git]\nurl = "x"\nbranch = main\n',
+            f'{PATH}:3: invalid TOML: [git] branch: text must be in quotes: branch = "main"',
+        ),
+        (
+            '[git]\nurl = "x"\nurl = "y"\n',
+            f"{PATH}:3: invalid TOML: [git] url is set twice (first at line 2): keep one",
+        ),
+        (
+            '[git]\nurl = "x"\n\n[git]\n',
+            (
+                f"{PATH}:4: invalid TOML: [git] is written twice (first at line 1): put all its"
+                " keys under one [git] header"
+            ),
+        ),
     ],
 )
 def test_toml_syntax_errors_carry_their_line(text, expected):
@@ -661,8 +673,17 @@ def test_an_invalid_watched_branch_is_not_also_compared():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('[git]\nurl = "x"\nurl = "y"', f"{PATH}:3: invalid TOML: Cannot overwrite a value"),
-        ('[git]\nurl = "x', f"{PATH}: invalid TOML: Unterminated string"),
+        (
+            '[git]\nurl = "x"\nurl = "y"',
+            f"{PATH}:3: invalid TOML: [git] url is set twice (first at line 2): keep one",
+        ),
+        (
+            '[git]\nurl = "x',
+            (
+                f"{PATH}: invalid TOML: a string is not closed at the end of the file: add its"
+                " closing quote"
+            ),
+        ),
     ],
 )
 def test_errors_tomllib_places_at_the_end_of_the_document(text, expected):
