@@ -1,7 +1,7 @@
 """`gitopsd demo`: one self-contained end-to-end run on embedded defaults.
 
-Owns the demo's Atlas world (the projects and clusters ``manifests-example/`` targets, with
-some drift planted), its throw-away workspace (a bare Git "remote" seeded from the manifests
+Owns the demo's Atlas world (the projects and clusters ``manifests-example/`` targets, two
+of them unlike the manifests), its throw-away workspace (a bare Git "remote" seeded from the manifests
 by a user's commit, a config file, the emulator's API key in credential files) and the
 narrated run: plan; apply with a report committed to the report branch; a change made in
 Atlas by hand and the drift report that follows; the report branch's log and the report; and
@@ -59,7 +59,7 @@ def _schedule(project: str, cluster: str, **fields: object) -> dict[str, object]
 
 
 def atlas_world() -> dict[str, object]:
-    """The Atlas the demo starts from: mostly as Git says, with drift here and there."""
+    """The Atlas the demo starts from: mostly as Git says, two clusters unlike the manifests."""
     clusters = [
         (PRODUCTION, "catalog-search", "M20", True, False),
         (PRODUCTION, "catalog-main", "M30", True, False),  # Git turns PIT on

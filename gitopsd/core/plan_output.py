@@ -248,7 +248,7 @@ def headline(cycle: CycleResult, drift: DriftReport) -> str:
     if cycle.dry_run:
         would = _outcomes(cycle, Outcome.WOULD_APPLY)
         said = f"{count(would, 'write')} would be sent" if would else "none would be sent"
-        return f"Dry run at {revision}: nothing was written; {said}. {summary(drift)}"
+        return f"Dry run at {revision}: nothing was written to Atlas; {said}. {summary(drift)}"
     written, failed = _outcomes(cycle, Outcome.APPLIED), _outcomes(cycle, Outcome.FAILED)
     done = []
     if written:

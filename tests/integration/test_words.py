@@ -156,7 +156,7 @@ def test_a_dry_run_says_nothing_was_written(world):
     assert result.code == 3, result.out
     last = result.out.split("\n\nreport:")[0].splitlines()[-1]
     assert last.startswith("Dry run at ")
-    assert ": nothing was written; 1 write would be sent. 1 cluster:" in last
+    assert ": nothing was written to Atlas; 1 write would be sent. 1 cluster:" in last
     assert "Applied" not in result.out
     assert world.writes() == []
 

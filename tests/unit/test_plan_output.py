@@ -387,7 +387,7 @@ def test_dry_run_text_says_nothing_was_written_and_counts_the_writes():
     out = render_text(cycle(plan, clusters=(done,), applied=True, dry_run=True))
     assert "Applied" not in out
     assert out.splitlines()[-1].startswith(
-        f"Dry run at {REVISION}: nothing was written; 1 write would be sent. 1 cluster:"
+        f"Dry run at {REVISION}: nothing was written to Atlas; 1 write would be sent. 1 cluster:"
     )
 
 
