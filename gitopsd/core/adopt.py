@@ -399,7 +399,7 @@ def _items_problem(items: tuple[ObservedItem, ...]) -> str | None:
     seen: set[ItemKey] = set()
     first: dict[Frequency, ObservedItem] = {}
     for item in items:
-        what = f"a {item.frequency} item"
+        what = f"{'an' if item.frequency is Frequency.HOURLY else 'a'} {item.frequency} item"
         if item.interval not in policy_items.INTERVALS[item.frequency]:
             return f"include {what} with frequencyInterval {item.interval}"
         minimum = policy_items.MIN_RETENTION.get(item.frequency, {}).get(item.retention.unit)

@@ -350,7 +350,7 @@ def test_item_a_manifest_cannot_express_is_not_adopted():
     items = (*observed_items_of(desired_schedule().items)[1:], observed_item("hourly", 3, 2))
     result = adoption(desired, atlas(desired, items=items))
     assert result.reason == (
-        "Atlas's policy items include a hourly item with frequencyInterval 3; a manifest cannot"
+        "Atlas's policy items include an hourly item with frequencyInterval 3; a manifest cannot"
         " express that"
     )
 
