@@ -114,8 +114,8 @@ class DirectorySource:
             raise ConfigError(
                 f"[git] url: {self.root} is not a directory; point it at the repository"
             )
-        manifests = (self.root / self.path).resolve()
-        if not manifests.is_dir():
+        manifests = resolved_dir(self.root / self.path)
+        if manifests is None:
             raise ConfigError(
                 f"[git] path: {self.path} is not a directory inside {self.root}; point it at"
                 " the manifests directory (relative to the repository)"
@@ -123,6 +123,15 @@ class DirectorySource:
         return Checkout(
             root=self.root, manifests=manifests, revision=_digest(manifests), url=str(self.root)
         )
+
+
+def resolved_dir(path: Path) -> Path | None:
+    """``path`` with its links followed, if that is a directory; None if not, or if links loop."""
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # RuntimeError: Python 3.11's word for a symbolic link loop
+        return None
+    return resolved if resolved.is_dir() else None
 
 
 def _digest(directory: Path) -> str:

@@ -32,7 +32,7 @@ from gitopsd.adapters import report_branch, signatures
 from gitopsd.adapters.git_access import Access, scrub
 from gitopsd.core.outcome import SourceNote, SourceNoteCode
 from gitopsd.errors import ConfigError, GitError
-from gitopsd.source import Checkout, Published, ReportCommit
+from gitopsd.source import Checkout, Published, ReportCommit, resolved_dir
 
 TIMEOUT_S = 300.0
 """The longest one git command may run before it is killed (a stalled network)."""
@@ -348,8 +348,8 @@ class GitSource:
             self._checked = True
 
     def _served(self, revision: str, *, tip: str, notes: list[SourceNote]) -> Checkout:
-        manifests = (self.path / self.settings.path).resolve()
-        if not manifests.is_dir() or not manifests.is_relative_to(self.path):
+        manifests = resolved_dir(self.path / self.settings.path)
+        if manifests is None or not manifests.is_relative_to(self.path):
             raise ConfigError(
                 f"[git] path: {self.settings.path} is not a directory in"
                 f" {self.settings.branch}@{revision[:12]}; point it at the manifests directory"

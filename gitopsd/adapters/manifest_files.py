@@ -145,12 +145,36 @@ def read_text(file: str, max_file_bytes: int, name: str | None = None) -> str | 
         )
 
 
-def _inside(file: str, root: str) -> bool:
-    """Whether ``file``, links followed, lies under ``root``.
+def _outside(file: str, root: str, name: str) -> Problem | None:
+    """Why ``file``, links followed, is not read as a file under ``root``; None when it is.
 
-    A repository may link within itself, never to files of the machine reading it.
+    A repository may link within itself, never to files of the machine reading it. A link
+    that loops or leads nowhere is a problem of that file alone, as any unreadable file is.
     """
-    return Path(file).resolve().is_relative_to(Path(root).resolve())
+    try:
+        inside = Path(file).resolve(strict=True).is_relative_to(Path(root).resolve())
+    except RuntimeError:  # Python 3.11's word for a symbolic link that loops
+        return _file_problem(
+            name,
+            "file-unreadable",
+            "is a symbolic link that loops back on itself; not read",
+            "remove the link, or point it at a manifest in the repository",
+        )
+    except OSError as exc:
+        return _file_problem(
+            name,
+            "file-unreadable",
+            f"is a symbolic link that cannot be followed ({exc.strerror}); not read",
+            "remove the link, or point it at a manifest in the repository",
+        )
+    if inside:
+        return None
+    return _file_problem(
+        name,
+        "file-unreadable",
+        "is a symbolic link to a file outside the repository; not read",
+        "commit the manifest itself, not a link to a file elsewhere",
+    )
 
 
 _Parsed = tuple[str, yamlio.Limits, tuple[Document, ...], tuple[Problem, ...]]
@@ -213,15 +237,9 @@ def load(
         cache.begin()
     for file in files:
         name = os.path.relpath(file, options.relative_to) if options.relative_to else file
-        if options.relative_to and not _inside(file, options.relative_to):
-            problems.append(
-                _file_problem(
-                    name,
-                    "file-unreadable",
-                    "is a symbolic link to a file outside the repository; not read",
-                    "commit the manifest itself, not a link to a file elsewhere",
-                )
-            )
+        outside = _outside(file, options.relative_to, name) if options.relative_to else None
+        if outside is not None:
+            problems.append(outside)
             continue
         text = read_text(file, options.max_file_bytes, name)
         if isinstance(text, Problem):

@@ -343,3 +343,12 @@ def test_the_daemon_exits_78_when_its_state_dir_cannot_be_used(world: World, tmp
     invalid = [line for line in output.splitlines() if "config_invalid" in line]
     assert len(invalid) == 1
     assert f"[state] dir {tmp_path / 'a-file'} is a file, not a directory" in invalid[0]
+
+
+def test_a_manifests_path_that_is_a_symlink_loop_is_one_line(world: World):
+    """[git] path naming a link that loops: exit 1, one line naming the key, no traceback."""
+    (world.repo / "manifests").symlink_to("manifests")
+    config = world.config(git=f'url = "{world.repo}"\npath = "manifests"')
+    run = gitopsd("plan", "--config", str(config))
+    assert run.returncode == 1
+    assert one_line(run).startswith("gitopsd: [git] path: manifests is not a directory inside")

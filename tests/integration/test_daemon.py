@@ -330,3 +330,23 @@ def test_ready_stays_true_while_polls_find_nothing_new(loop):
         assert ready.status_code == 200, ready.text
         daemon.signal(signal.SIGTERM)
         assert daemon.exit_code() == 0
+
+
+def test_a_manifest_that_is_a_symlink_loop_blocks_only_itself(loop):
+    """A committed link that loops is one file-unreadable problem; the cycle goes on as validate."""
+    (loop.user.path / "manifests" / "loop.yaml").symlink_to("loop.yaml")
+    loop.push("a manifest that links to itself")
+    config = configure(loop)
+    with notify_socket() as notify, start(config, notify) as daemon:
+        ready = notify.wait("READY=1")
+        finished = daemon.log("cycle_finished")
+        assert finished.get("error") in {None, ""}, finished
+        notify.wait("STATUS=", after=ready)
+        report = json.loads(loop.remote.show(BRANCH, REPORT_JSON))
+        unreadable = [p for p in report["problems"] if p["code"] == "file-unreadable"]
+        assert [p["file"] for p in unreadable] == ["manifests/loop.yaml"]
+        assert "loops back on itself" in unreadable[0]["message"]
+        assert report["summary"]["clusters"] == 2
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+        assert daemon.count("cycle_failed") == 0
