@@ -22,7 +22,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gitopsd.core import report, report_json
+from gitopsd.core import report, report_json, report_model
 from gitopsd.core.diff import Value
 from gitopsd.core.document import Span
 from gitopsd.core.outcome import CycleResult, Outcome
@@ -39,14 +39,6 @@ NAMES_SHOWN = 3
 """How many clusters a shared block or reason names before it says how many more."""
 
 _COLOURS = {"~": "33", "!": "31", "+": "32", "x": "31"}
-_WORDS = {
-    ReportStatus.DRIFTED: ("drifted", "drifted"),
-    ReportStatus.PENDING: ("pending", "pending"),
-    ReportStatus.BLOCKED: ("blocked", "blocked"),
-    ReportStatus.SKIPPED: ("skipped", "skipped"),
-    ReportStatus.ERROR: ("error", "errors"),
-    ReportStatus.IN_SYNC: ("in sync", "in sync"),
-}
 
 
 def _value(value: Value) -> str:
@@ -219,7 +211,7 @@ def summary(drift: DriftReport) -> str:
     """The clusters counted per status, those resolved this cycle, and how many need a look."""
     parts = []
     for status in ReportStatus:
-        text = count(drift.summary.count(status), *_WORDS[status])
+        text = count(drift.summary.count(status), *report_model.STATUS_WORDS[status])
         resolved = sum(1 for c in drift.clusters if c.status is status and c.resolved)
         if resolved:
             text += f" ({resolved} resolved this cycle)"

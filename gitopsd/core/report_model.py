@@ -238,13 +238,15 @@ def needs_attention(drift: DriftReport) -> bool:
     )
 
 
-_WORDS = {
+STATUS_WORDS = {
     ReportStatus.DRIFTED: ("drifted", "drifted"),
     ReportStatus.PENDING: ("pending", "pending"),
     ReportStatus.BLOCKED: ("blocked", "blocked"),
     ReportStatus.SKIPPED: ("skipped", "skipped"),
     ReportStatus.ERROR: ("error", "errors"),
+    ReportStatus.IN_SYNC: ("in sync", "in sync"),
 }
+"""Each status counted in words, one and many: the report and the command line say the same."""
 
 
 def failure_text(failure: Failure) -> str:
@@ -275,8 +277,8 @@ def tally(drift: DriftReport) -> list[str]:
     """
     open_clusters = [c for c in drift.clusters if c.open]
     return [
-        count(n, *_WORDS[status])
-        for status in _WORDS
+        count(n, *STATUS_WORDS[status])
+        for status in STATUS_WORDS
         if (n := sum(1 for c in open_clusters if c.status is status))
     ]
 
