@@ -1,8 +1,8 @@
 """`gitopsd demo`: one self-contained end-to-end run on embedded defaults.
 
 Owns the demo's Atlas world (the projects and clusters ``manifests-example/`` targets, two
-of them unlike the manifests), its throw-away workspace (a bare Git "remote" seeded from the manifests
-by a user's commit, a config file, the emulator's API key in credential files) and the
+of them unlike the manifests), its throw-away workspace (a bare Git "remote" seeded from the
+manifests by a user's commit, a config file, the emulator's API key in credential files) and the
 narrated run: plan; apply with a report committed to the report branch; a change made in
 Atlas by hand and the drift report that follows; the report branch's log and the report; and
 a last apply that commits nothing. The emulator runs in this process on a free loopback port;
