@@ -39,9 +39,9 @@ _MERMAID_ESCAPES = {
     ">": "#gt;",
     "&": "#amp;",
     "`": "#96;",
-    "\n": " ",
-    "\r": " ",
 }
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+"""What ``str.splitlines`` breaks on: a label stays on its line of the Mermaid block."""
 
 
 def _state(cluster: ClusterEntry) -> NodeState:
@@ -101,7 +101,7 @@ def affected(
 
 
 def _escape(text: str) -> str:
-    return "".join(_MERMAID_ESCAPES.get(ch, ch) for ch in text)
+    return "".join(" " if ch in _LINE_BREAKS else _MERMAID_ESCAPES.get(ch, ch) for ch in text)
 
 
 def _label(node: GraphNode) -> str:
