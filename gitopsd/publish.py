@@ -18,6 +18,7 @@ decides.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -27,8 +28,9 @@ from typing import Protocol
 
 from gitopsd.adapters import state_db
 from gitopsd.core import adopt, report
+from gitopsd.core import problems as wording
 from gitopsd.core.model import Mode
-from gitopsd.core.outcome import CycleResult
+from gitopsd.core.outcome import CycleResult, SourceNote, SourceNoteCode
 from gitopsd.errors import GitopsdError
 from gitopsd.source import Checkout, ReportCommit, ReportSink
 
@@ -100,6 +102,10 @@ class Publication:
 def publish(cycle: CycleResult, checkout: Checkout, deps: PublishDeps) -> Publication:
     """Render the cycle's report, keep a local copy, and publish it where configured."""
     started = deps.clock()
+    publishing = deps.sink is not None and not cycle.dry_run
+    report_files = (f"{deps.report_dir}/{MARKDOWN}", f"{deps.report_dir}/{JSON}")
+    if deps.sink is not None and publishing:
+        cycle = _noting_displaced(cycle, deps.sink, report_files, deps.report_dir)
     adoptions, edited = _adoptions(cycle, checkout, deps.edit)
     drift = report.compute(cycle, adoptions={a.cluster: a for a in adoptions})
     fingerprint = report.fingerprint(drift)
@@ -111,10 +117,10 @@ def publish(cycle: CycleResult, checkout: Checkout, deps: PublishDeps) -> Public
     paths = _write_local(deps.state_dir / LOCAL_DIR, markdown, json_text)
     problems: list[str] = []
     commit, branch = None, ""
-    if deps.sink is not None and not cycle.dry_run:
+    if deps.sink is not None and publishing:
         files = (
-            (f"{deps.report_dir}/{MARKDOWN}", markdown.encode()),
-            (f"{deps.report_dir}/{JSON}", json_text.encode()),
+            (report_files[0], markdown.encode()),
+            (report_files[1], json_text.encode()),
             *edited,
         )
         message = report.commit_message(drift, fingerprint_=fingerprint)
@@ -160,6 +166,33 @@ def publish(cycle: CycleResult, checkout: Checkout, deps: PublishDeps) -> Public
         pull_request=pull_request,
         problems=tuple(problems),
     )
+
+
+def _noting_displaced(
+    cycle: CycleResult, sink: ReportSink, paths: tuple[str, ...], report_dir: str
+) -> CycleResult:
+    """The cycle with a source note for each thing in the watched tree the report replaces."""
+    try:
+        displaced = sink.displaced(cycle.revision, paths)
+    except GitopsdError:
+        return cycle  # publishing fails the same way, and says so
+    branch = cycle.source.branch or "the watched branch"
+    notes = tuple(
+        SourceNote(
+            code=SourceNoteCode.REPORT_PATH_TAKEN,
+            message=(
+                f"{branch} has {wording.with_article(d.kind)} at {d.path}, where the report goes"
+                f" ([report] dir = {report_dir}); the report branch has the report in its"
+                f" place, so merging the report's pull request would delete that {d.kind}"
+                f" from {branch}: move it, or set [report] dir to a path that is free"
+            ),
+        )
+        for d in displaced
+    )
+    if not notes:
+        return cycle
+    source = dataclasses.replace(cycle.source, notes=cycle.source.notes + notes)
+    return dataclasses.replace(cycle, source=source)
 
 
 def _adoptions(

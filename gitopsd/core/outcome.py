@@ -181,11 +181,16 @@ class SourceNoteCode(enum.StrEnum):
     UNVERIFIED = "unverified"
     RECLONED = "recloned"
     HISTORY_REWRITTEN = "history-rewritten"
+    REPORT_PATH_TAKEN = "report-path-taken"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceNote:
-    """Why the revision read is not simply the branch tip, or what the source had to repair."""
+    """A fact about the source a report must tell.
+
+    Why the revision read is not simply the branch tip, what the source had to repair, or what
+    of the watched tree the report branch replaces (something at the report's path).
+    """
 
     code: SourceNoteCode
     message: str
