@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -63,6 +63,7 @@ class ReportMemory(Protocol):
     def remember_published(self, what: str, record: state_db.Published) -> None: ...  # noqa: D102
     def record_cycle(self, record: state_db.CycleRecord) -> None: ...  # noqa: D102
     def forget_unreported(self, clusters: Iterable[str] | None = None) -> None: ...  # noqa: D102
+    def unreported(self) -> Mapping[str, str]: ...  # noqa: D102
 
 
 Editor = Callable[[str, Sequence[adopt.Edit]], str]
@@ -139,7 +140,10 @@ def publish(cycle: CycleResult, checkout: Checkout, deps: PublishDeps) -> Public
                 "report", state_db.Published(fingerprint=fingerprint, reference=reference, at=at)
             )
     if cycle.applied and not cycle.dry_run and not problems:
-        deps.memory.forget_unreported()  # this report shows them (or the local copy, no sink)
+        # This report shows them (or the local copy, with no sink), but for the writes whose
+        # outcome is still to be learned: the next report tells what became of those.
+        kept = {str(key) for key in cycle.still_unsettled}
+        deps.memory.forget_unreported(k for k in deps.memory.unreported() if k not in kept)
     pull_request = ""
     if deps.forge is not None and deps.sink is not None and not cycle.dry_run and not problems:
         pull_request = _sync_forge(

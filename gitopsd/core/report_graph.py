@@ -28,6 +28,7 @@ _STYLES = {
     NodeState.PENDING: "fill:#e3f2fd,stroke:#1565c0,color:#0d3c78",
     NodeState.BLOCKED: "fill:#fde2e2,stroke:#c62828,color:#7f0000",
     NodeState.SKIPPED: "fill:#eeeeee,stroke:#757575,color:#424242",
+    NodeState.UNKNOWN: "fill:#fff8e1,stroke:#f9a825,color:#5d4037,stroke-dasharray: 3 3",
     NodeState.ERROR: "fill:#ffcdd2,stroke:#b71c1c,color:#7f0000",
     NodeState.RESOLVED: "fill:#e8f5e9,stroke:#2e7d32,color:#1b5e20",
     NodeState.NOT_PLANNED: "fill:#fde2e2,stroke:#c62828,color:#7f0000,stroke-dasharray: 5 5",

@@ -43,6 +43,7 @@ _SECTIONS = (
     (ReportStatus.PENDING, "Pending"),
     (ReportStatus.BLOCKED, "Blocked"),
     (ReportStatus.SKIPPED, "Skipped"),
+    (ReportStatus.UNKNOWN, "Unknown outcome"),
     (ReportStatus.ERROR, "Errors"),
 )
 _LABELS = {
@@ -50,6 +51,7 @@ _LABELS = {
     ReportStatus.PENDING: "Pending (Git's values to apply)",
     ReportStatus.BLOCKED: "Blocked",
     ReportStatus.SKIPPED: "Skipped",
+    ReportStatus.UNKNOWN: "Unknown (a write's outcome)",
     ReportStatus.ERROR: "Error",
     ReportStatus.IN_SYNC: "In sync",
 }
