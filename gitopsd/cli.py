@@ -250,6 +250,8 @@ def describe(published: publish.Publication) -> list[str]:
     return lines
 
 
+_FAILED = frozenset({report.ReportStatus.ERROR, report.ReportStatus.UNKNOWN})
+"""A write whose outcome could not be learned is a failure to talk to Atlas, as an error is."""
 _SOURCE_ERRORS = frozenset({outcome.SourceNoteCode.FETCH_FAILED, outcome.SourceNoteCode.UNVERIFIED})
 
 
@@ -260,7 +262,7 @@ def _cycle_exit(cycle: outcome.CycleResult, drift: report.DriftReport) -> int:
     that could not be fetched or verified is an error too: what Git asks now was not read,
     whatever the last good revision says.
     """
-    failed = any(c.status is report.ReportStatus.ERROR for c in drift.clusters)
+    failed = any(c.status in _FAILED for c in drift.clusters)
     if failed or drift.not_planned or problems.has_errors(cycle.problems):
         return EXIT_PROBLEMS
     if any(note.code in _SOURCE_ERRORS for note in cycle.source.notes):

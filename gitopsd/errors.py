@@ -8,8 +8,9 @@
     ├── ListenError                  an address to listen on cannot be bound (in use, refused)
     ├── AtlasError                   .status, .error_code, .detail, .reason from Atlas's ApiError
     │   ├── AtlasTransientError      429, 5xx, timeouts, dropped connections: retried
-    │   └── AtlasPermanentError      other 4xx: that cluster fails, the cycle goes on
-    │       └── AtlasConfigError     401, 403, 410 VERSION_GONE: fix the setup (also a ConfigError)
+    │   ├── AtlasPermanentError      other 4xx: that cluster fails, the cycle goes on
+    │   │   └── AtlasConfigError     401, 403, 410 VERSION_GONE: fix the setup (also a ConfigError)
+    │   └── AtlasUnknownOutcomeError a write Atlas may or may not have applied: read it back
     └── GitError                     git could not fetch, verify or publish; the message is scrubbed
         └── GitConflictError         the report branch kept moving under the push: next cycle
 
@@ -72,10 +73,18 @@ class AtlasTransientError(AtlasError):
     """Worth retrying: rate limited, a server error, a timeout or a dropped connection."""
 
     def __init__(
-        self, message: str, *, retry_after_s: float | None = None, **kw: str | int
+        self,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        may_have_acted: bool = True,
+        **kw: str | int,
     ) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.retry_after_s = retry_after_s
+        # False when Atlas cannot have acted on the request: it was never sent whole (no
+        # connection, the send failed, no token to send it with) or Atlas answered 429.
+        self.may_have_acted = may_have_acted
 
 
 class AtlasPermanentError(AtlasError):
@@ -84,6 +93,18 @@ class AtlasPermanentError(AtlasError):
 
 class AtlasConfigError(AtlasPermanentError, ConfigError):
     """The credentials, the access list or the API version need fixing by an operator."""
+
+
+class AtlasUnknownOutcomeError(AtlasError):
+    """A write Atlas may or may not have applied.
+
+    An attempt reached Atlas and no clear answer came back (a timeout or a dropped connection
+    after the request was sent, a 5xx, an answer cut off or unreadable), and no later attempt
+    settled it.
+
+    Retrying is safe (a PATCH sets values), but only reading Atlas back tells what happened.
+    The status, code and detail are the last attempt's.
+    """
 
 
 class GitError(GitopsdError):

@@ -18,17 +18,19 @@ decides.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from gitopsd.adapters import state_db
 from gitopsd.core import adopt, report
+from gitopsd.core import problems as wording
 from gitopsd.core.model import Mode
-from gitopsd.core.outcome import CycleResult
+from gitopsd.core.outcome import CycleResult, SourceNote, SourceNoteCode
 from gitopsd.errors import GitopsdError
 from gitopsd.source import Checkout, ReportCommit, ReportSink
 
@@ -61,6 +63,7 @@ class ReportMemory(Protocol):
     def remember_published(self, what: str, record: state_db.Published) -> None: ...  # noqa: D102
     def record_cycle(self, record: state_db.CycleRecord) -> None: ...  # noqa: D102
     def forget_unreported(self, clusters: Iterable[str] | None = None) -> None: ...  # noqa: D102
+    def unreported(self) -> Mapping[str, str]: ...  # noqa: D102
 
 
 Editor = Callable[[str, Sequence[adopt.Edit]], str]
@@ -100,6 +103,10 @@ class Publication:
 def publish(cycle: CycleResult, checkout: Checkout, deps: PublishDeps) -> Publication:
     """Render the cycle's report, keep a local copy, and publish it where configured."""
     started = deps.clock()
+    publishing = deps.sink is not None and not cycle.dry_run
+    report_files = (f"{deps.report_dir}/{MARKDOWN}", f"{deps.report_dir}/{JSON}")
+    if deps.sink is not None and publishing:
+        cycle = _noting_displaced(cycle, deps.sink, report_files, deps.report_dir)
     adoptions, edited = _adoptions(cycle, checkout, deps.edit)
     drift = report.compute(cycle, adoptions={a.cluster: a for a in adoptions})
     fingerprint = report.fingerprint(drift)
@@ -111,10 +118,10 @@ def publish(cycle: CycleResult, checkout: Checkout, deps: PublishDeps) -> Public
     paths = _write_local(deps.state_dir / LOCAL_DIR, markdown, json_text)
     problems: list[str] = []
     commit, branch = None, ""
-    if deps.sink is not None and not cycle.dry_run:
+    if deps.sink is not None and publishing:
         files = (
-            (f"{deps.report_dir}/{MARKDOWN}", markdown.encode()),
-            (f"{deps.report_dir}/{JSON}", json_text.encode()),
+            (report_files[0], markdown.encode()),
+            (report_files[1], json_text.encode()),
             *edited,
         )
         message = report.commit_message(drift, fingerprint_=fingerprint)
@@ -133,7 +140,10 @@ def publish(cycle: CycleResult, checkout: Checkout, deps: PublishDeps) -> Public
                 "report", state_db.Published(fingerprint=fingerprint, reference=reference, at=at)
             )
     if cycle.applied and not cycle.dry_run and not problems:
-        deps.memory.forget_unreported()  # this report shows them (or the local copy, no sink)
+        # This report shows them (or the local copy, with no sink), but for the writes whose
+        # outcome is still to be learned: the next report tells what became of those.
+        kept = {str(key) for key in cycle.still_unsettled}
+        deps.memory.forget_unreported(k for k in deps.memory.unreported() if k not in kept)
     pull_request = ""
     if deps.forge is not None and deps.sink is not None and not cycle.dry_run and not problems:
         pull_request = _sync_forge(
@@ -160,6 +170,33 @@ def publish(cycle: CycleResult, checkout: Checkout, deps: PublishDeps) -> Public
         pull_request=pull_request,
         problems=tuple(problems),
     )
+
+
+def _noting_displaced(
+    cycle: CycleResult, sink: ReportSink, paths: tuple[str, ...], report_dir: str
+) -> CycleResult:
+    """The cycle with a source note for each thing in the watched tree the report replaces."""
+    try:
+        displaced = sink.displaced(cycle.revision, paths)
+    except GitopsdError:
+        return cycle  # publishing fails the same way, and says so
+    branch = cycle.source.branch or "the watched branch"
+    notes = tuple(
+        SourceNote(
+            code=SourceNoteCode.REPORT_PATH_TAKEN,
+            message=(
+                f"{branch} has {wording.with_article(d.kind)} at {d.path}, where the report goes"
+                f" ([report] dir = {report_dir}); the report branch has the report in its"
+                f" place, so merging the report's pull request would delete that {d.kind}"
+                f" from {branch}: move it, or set [report] dir to a path that is free"
+            ),
+        )
+        for d in displaced
+    )
+    if not notes:
+        return cycle
+    source = dataclasses.replace(cycle.source, notes=cycle.source.notes + notes)
+    return dataclasses.replace(cycle, source=source)
 
 
 def _adoptions(

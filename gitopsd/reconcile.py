@@ -44,7 +44,7 @@ from gitopsd.core.outcome import (
     Outcome,
 )
 from gitopsd.core.plan import ActionKind, Failure, Observation
-from gitopsd.errors import AtlasError
+from gitopsd.errors import AtlasError, AtlasUnknownOutcomeError
 from gitopsd.source import Checkout, Source
 
 _T = TypeVar("_T")
@@ -325,6 +325,17 @@ def _unapplied(cluster_plan: plan.ClusterPlan, failure: Failure | None = None) -
 
 
 _IN_SYNC = "once backup was on, Atlas's schedule read back as Git says: nothing to write"
+_NOT_SENT = "not sent: no attempt reached Atlas"
+_EARLIER_FAILED = "an earlier action did not take effect, or whether it did is unknown"
+_UNLEARNED = (
+    "whether Atlas applied it is unknown; the next cycle reads the cluster back and reports"
+    " what it finds"
+)
+_TAKEN = "reading the cluster back shows it was applied"
+_NOT_TAKEN = (
+    "Atlas's answer was lost, and reading the cluster back shows it is not applied; the next"
+    " cycle tries again, and reports it if it took effect late"
+)
 _UNREAD = (
     "Atlas's schedule could not be read once backup was on; the next cycle plans it against"
     " what Atlas holds then"
@@ -353,6 +364,8 @@ class _Applier:
         self.cluster_patched = False
         self.backup_turned_on = False
         self.backup_would_turn_on = False
+        self.lost: AtlasUnknownOutcomeError | None = None
+        """The last write's answer, when Atlas left its outcome unknown."""
 
     def run(self) -> ClusterResult:
         """Every action to an outcome; then whether the cluster converged."""
@@ -363,7 +376,7 @@ class _Applier:
             if action.hold is not None and not self._retry_schedule(action):
                 self._held(action)
             elif failed or self.context.stop.is_set():
-                why = "gitopsd is stopping" if not failed else "an earlier action failed"
+                why = "gitopsd is stopping" if not failed else _EARLIER_FAILED
                 self._record(action, Outcome.SKIPPED, why)
             elif action.kind is ActionKind.PATCH_CLUSTER:
                 failed = not self._patch_cluster(action)
@@ -374,7 +387,13 @@ class _Applier:
         return ClusterResult(plan=self.plan, results=tuple(self.results), converged=self.converged)
 
     def _record(
-        self, action: plan.Action, outcome: Outcome, reason: str, failure: Failure | None = None
+        self,
+        action: plan.Action,
+        outcome: Outcome,
+        reason: str,
+        failure: Failure | None = None,
+        *,
+        unsettled: bool = False,
     ) -> None:
         result = ActionResult(
             kind=action.kind,
@@ -382,6 +401,7 @@ class _Applier:
             changes=action.changes,
             reason=reason,
             failure=failure,
+            unsettled=unsettled,
         )
         self.results.append(result)
         if outcome not in DONE:
@@ -402,24 +422,56 @@ class _Applier:
     def _write(
         self, action: plan.Action, send: Callable[[], object | None], read: Callable[[], _R]
     ) -> _R | Outcome:
-        """Send one write and read the result back; else the outcome recorded instead."""
+        """Send one write and read the result back; else the outcome recorded instead.
+
+        A write whose outcome Atlas left unknown is read back all the same (``_confirmed``
+        then says what the read-back showed); when that read fails too, or fails after Atlas
+        accepted the write, the outcome is unknown, never "refused".
+        """
+        self.lost = None
         try:
             if send() is None:
                 self._record(action, Outcome.WOULD_APPLY, "dry run: not sent")
                 return Outcome.WOULD_APPLY
+        except AtlasUnknownOutcomeError as error:
+            self.lost = error
+        except AtlasError as error:
+            why = _NOT_SENT if error.status == 0 else "Atlas refused the change"
+            self._record(action, Outcome.FAILED, why, failure_of(error))
+            return Outcome.FAILED
+        try:
             return read()
         except AtlasError as error:
-            self._record(action, Outcome.FAILED, "Atlas refused the change", failure_of(error))
-            return Outcome.FAILED
+            said = (
+                f"{self.lost}; reading the cluster back failed too"
+                if self.lost is not None
+                else "Atlas accepted the change, and reading the cluster back failed"
+            )
+            failure = Failure(
+                message=f"{said}: {error}",
+                error_code=error.error_code or None,
+                detail=error.detail or None,
+                status=error.status or None,
+            )
+            self._record(action, Outcome.UNKNOWN, _UNLEARNED, failure, unsettled=True)
+            return Outcome.UNKNOWN
 
     def _confirmed(self, action: plan.Action, wrong: tuple[diff.FieldChange, ...]) -> bool:
         """Record the action applied when the read-back shows no difference, failed if not."""
+        lost = self.lost
         if wrong:
             paths = ", ".join(c.path for c in wrong)
-            failure = Failure(message=f"Atlas accepted the PATCH but reads back different {paths}")
-            self._record(action, Outcome.FAILED, "not confirmed by reading back", failure)
+            if lost is None:
+                failure = Failure(
+                    message=f"Atlas accepted the PATCH but reads back different {paths}"
+                )
+                self._record(action, Outcome.FAILED, "not confirmed by reading back", failure)
+                return False
+            failure = Failure(message=f"{lost}; reading back, Atlas does not hold Git's {paths}")
+            self._record(action, Outcome.FAILED, _NOT_TAKEN, failure, unsettled=True)
             return False
-        self._record(action, Outcome.APPLIED, "")
+        taken = "" if lost is None else f"Atlas's answer was lost ({lost}); {_TAKEN}"
+        self._record(action, Outcome.APPLIED, taken)
         return True
 
     def _patch_cluster(self, action: plan.Action) -> bool:
@@ -446,7 +498,7 @@ class _Applier:
         if isinstance(readback, Outcome):
             if readback is Outcome.WOULD_APPLY and action.backup_enabled is True:
                 self.backup_would_turn_on = not self.cluster.backup_enabled
-            return readback is not Outcome.FAILED
+            return readback is Outcome.WOULD_APPLY
         sent = dataclasses.replace(
             self.desired, backup_enabled=action.backup_enabled, pit_enabled=action.pit_enabled
         )
@@ -510,7 +562,7 @@ class _Applier:
             lambda: self.api.schedule(project_id, name),
         )
         if isinstance(readback, Outcome):
-            return readback is not Outcome.FAILED
+            return readback is Outcome.WOULD_APPLY
         if not self._confirmed(action, diff.diff_schedule(schedule, readback, self.desired.source)):
             return False
         self.context.memory.forget_fresh_default(str(self.desired.key))
@@ -595,8 +647,11 @@ def run_cycle(
             ]
             deps.memory.remember_settled(matched, checkout.revision, deps.clock().isoformat())
             deps.memory.forget_unreported(
-                str(c.plan.key) for c in clusters if c.results and not c.resolved
+                str(c.plan.key)
+                for c in clusters
+                if c.results and not c.resolved and not c.unsettled
             )
+            _remember_unsettled(deps.memory, clusters, settled, checkout.revision)
         if verified is not None:
             verified.replace(c.plan.desired for c in clusters if c.converged)
     return CycleResult(
@@ -634,6 +689,29 @@ def _unreported(memory: Memory, digests: Mapping[ClusterKey, str]) -> dict[Clust
         if correction is not None:
             found[key] = correction
     return found
+
+
+def _remember_unsettled(
+    memory: Memory,
+    clusters: Iterable[ClusterResult],
+    settled: frozenset[ClusterKey],
+    revision: str,
+) -> None:
+    """Keep, for the next report, the writes sent whose outcome this cycle could not learn."""
+    entries = []
+    for result in clusters:
+        if not result.unsettled:
+            continue
+        correction = Correction(
+            key=result.plan.key,
+            drift=result.plan.key in settled,
+            actions=tuple((r.kind, r.changes) for r in result.unsettled),
+            revision=revision,
+            unsettled=True,
+        )
+        entries.append((str(result.plan.key), json.dumps(correction.to_json(), sort_keys=True)))
+    if entries:
+        memory.remember_unreported(entries)
 
 
 def _remember_corrections(

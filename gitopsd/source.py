@@ -4,7 +4,8 @@ A ``Source`` hands the cycle a ``Checkout``: a directory of manifests and the re
 holds. ``DirectorySource`` reads a local directory as it is (a working copy, a CI checkout);
 its revision is a digest of the manifest files' paths and bytes, so an unchanged directory
 gives an unchanged revision. It must not modify anything it reads. A ``ReportSink`` commits a
-``ReportCommit`` to the report branch (``adapters.gitrepo.GitSource`` is both).
+``ReportCommit`` to the report branch (``adapters.gitrepo.GitSource`` is both), and says
+beforehand what in the watched tree a report file would replace (``Displaced``).
 ``from_settings`` picks the source for ``[git] url``; this module must not import ``git``.
 """
 
@@ -76,6 +77,18 @@ class Published:
     rebuilt: bool = False
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Displaced:
+    """Something in the watched tree where a report file must go, so it gives way to the report.
+
+    ``kind`` is ``file``, ``executable file``, ``symbolic link`` or ``submodule`` (standing
+    where the report needs a directory), or ``directory`` (where it needs a file).
+    """
+
+    path: str
+    kind: str
+
+
 class Source(Protocol):
     """Anything that can produce the manifests of a cycle."""
 
@@ -90,6 +103,10 @@ class ReportSink(Protocol):
 
     def publish(self, report: ReportCommit) -> Published:
         """Commit ``report`` unless the branch already holds it; raises GitError."""
+        ...
+
+    def displaced(self, base: str, paths: tuple[str, ...]) -> tuple[Displaced, ...]:
+        """What in ``base``'s tree must give way for ``paths`` to be files; raises GitError."""
         ...
 
 

@@ -28,7 +28,7 @@ from gitopsd.adapters.http_transport import StdlibTransport
 from gitopsd.core import backoff
 from gitopsd.core.model import DesiredSchedule
 from gitopsd.core.observed import ObservedCluster, ObservedProject, ObservedSchedule
-from gitopsd.errors import AtlasError, AtlasTransientError
+from gitopsd.errors import AtlasError, AtlasTransientError, AtlasUnknownOutcomeError
 
 logger = logging.getLogger(__name__)
 
@@ -101,13 +101,16 @@ class ServiceAccountAuth(httpx.Auth):
                 return self._token
             response = yield self._token_request()
             if response.status_code != 200:
-                raise wire.error_from_response(
+                error = wire.error_from_response(
                     method="POST",
                     path=wire.TOKEN_PATH,
                     status=response.status_code,
                     body=response.content,
                     retry_after=response.headers.get("Retry-After"),
                 )
+                if isinstance(error, AtlasTransientError):
+                    error.may_have_acted = False  # no token: the request itself never went
+                raise error
             data = wire.decode(response.content)
             token, lifetime_s = data.get("access_token"), data.get("expires_in", 3600)
             if not isinstance(token, str) or not isinstance(lifetime_s, int | float):
@@ -170,6 +173,19 @@ class DryRunTransport(httpx.BaseTransport):
         self._inner.close()
 
 
+_UNSENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.ProxyError,
+    httpx.LocalProtocolError,
+)
+"""Transport errors raised before the request was sent whole: Atlas cannot have acted on it."""
+
+
 def _transport_reason(exc: httpx.TransportError) -> str:
     """The operating system's words for a failed connection, else the error's kind."""
     cause: BaseException | None = exc
@@ -199,11 +215,62 @@ def _gave_up(error: AtlasTransientError, *, attempts: int) -> AtlasTransientErro
     return AtlasTransientError(
         f"{error} (gave up after {tries}): {hint}",
         retry_after_s=error.retry_after_s,
+        may_have_acted=error.may_have_acted,
         status=error.status,
         error_code=error.error_code,
         detail=error.detail,
         reason=error.reason,
     )
+
+
+def _unknown_if(
+    unsure: AtlasError | None, error: AtlasError, *, stopping: bool = False
+) -> AtlasError:
+    """``error``, or the unknown outcome it leaves when an attempt may have gone through.
+
+    ``unsure`` is the last attempt of the write that Atlas may have acted on without a clear
+    answer; ``error`` how the write ended.
+    """
+    tail = " (not retried: gitopsd is stopping)" if stopping else ""
+    if unsure is None:
+        if not tail or not isinstance(error, AtlasTransientError):
+            return error
+        return AtlasTransientError(
+            f"{error}{tail}",
+            retry_after_s=error.retry_after_s,
+            may_have_acted=error.may_have_acted,
+            status=error.status,
+            error_code=error.error_code,
+            detail=error.detail,
+            reason=error.reason,
+        )
+    if isinstance(error, AtlasTransientError) and error.may_have_acted:
+        said = f"no clear answer came: {error}{tail}"
+    else:  # the last attempt was answered (refused, rate-limited), an earlier one was not
+        said = f"an attempt got no clear answer ({unsure}); the next: {error}{tail}"
+    return AtlasUnknownOutcomeError(
+        said,
+        status=error.status,
+        error_code=error.error_code,
+        detail=error.detail,
+        reason=error.reason,
+    )
+
+
+def _unreadable(method: str, path: str, error: AtlasError) -> AtlasUnknownOutcomeError:
+    """A write Atlas answered with success, in words gitopsd cannot read."""
+    return AtlasUnknownOutcomeError(
+        f"no clear answer came: {method} {path} was answered with success, but the answer"
+        f" cannot be read ({error})"
+    )
+
+
+def _answer(path: str, parse: Callable[[], _R]) -> _R:
+    """A write's answer parsed; one that is JSON but not the shape expected is no answer."""
+    try:
+        return parse()
+    except AtlasError as error:
+        raise _unreadable("PATCH", path, error) from error
 
 
 class AtlasClient:
@@ -322,7 +389,7 @@ class AtlasClient:
         body = wire.cluster_patch_body(backup_enabled=backup_enabled, pit_enabled=pit_enabled)
         path = wire.cluster_path(project_id, name)
         data = self._json("PATCH", path, wire.CLUSTER_PATCH_MEDIA, body=body)
-        return None if data is None else wire.parse_cluster(data, project_id)
+        return None if data is None else _answer(path, lambda: wire.parse_cluster(data, project_id))
 
     def schedule(self, project_id: str, cluster: str) -> ObservedSchedule:
         """A cluster's backup schedule."""
@@ -348,7 +415,7 @@ class AtlasClient:
         )
         path = wire.schedule_path(project_id, cluster)
         data = self._json("PATCH", path, wire.SCHEDULE_MEDIA, body=body)
-        return None if data is None else wire.parse_schedule(data)
+        return None if data is None else _answer(path, lambda: wire.parse_schedule(data))
 
     def map(self, fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R | AtlasError]:
         """``fn`` over ``items`` with at most ``concurrency`` in flight, in input order.
@@ -383,6 +450,8 @@ class AtlasClient:
     ) -> wire.Json | None:
         headers = {"Accept": media} | ({} if body is None else {"Content-Type": media})
         content = None if body is None else wire.encode(body)
+        write = method not in {"GET", "HEAD"}
+        unsure: AtlasError | None = None  # an attempt of this write Atlas may have acted on
         started = self._clock()
         attempt = 0
         while True:
@@ -390,6 +459,8 @@ class AtlasClient:
             try:
                 response = self._attempt(method, path, headers, content, params)
             except AtlasTransientError as error:
+                if write and error.may_have_acted:
+                    unsure = error
                 delay_s = backoff.delay_s(
                     self._retry,
                     attempt=attempt,
@@ -398,15 +469,24 @@ class AtlasClient:
                     retry_after_s=error.retry_after_s,
                 )
                 if delay_s is None:
-                    raise _gave_up(error, attempts=attempt) from error
+                    raise _unknown_if(unsure, _gave_up(error, attempts=attempt)) from error
                 facts = {"path": path, "attempt": attempt, "delay_s": delay_s}
                 logger.info("atlas_retry", extra={**facts, "status": error.status})
                 if self._stop.wait(delay_s):
-                    raise
+                    raise _unknown_if(unsure, error, stopping=True) from error
                 continue
+            except AtlasError as error:  # refused; but an earlier attempt may have gone through
+                if unsure is None:
+                    raise
+                raise _unknown_if(unsure, error) from error
             if response.headers.get(DRY_RUN_HEADER):
                 return None
-            return wire.decode(response.content)
+            try:
+                return wire.decode(response.content)
+            except AtlasError as error:
+                if not write:
+                    raise
+                raise _unreadable(method, path, error) from error
 
     def _attempt(
         self,
@@ -425,6 +505,12 @@ class AtlasClient:
                 params=params,
                 timeout=self._timeout,
             )
+        except _UNSENT as exc:
+            self._on_response(method, 0)
+            raise AtlasTransientError(
+                f"{method} {path}: cannot connect to {self._where} ({_transport_reason(exc)})",
+                may_have_acted=False,
+            ) from exc
         except httpx.TimeoutException as exc:
             self._on_response(method, 0)
             raise AtlasTransientError(
@@ -433,7 +519,8 @@ class AtlasClient:
         except httpx.TransportError as exc:
             self._on_response(method, 0)
             raise AtlasTransientError(
-                f"{method} {path}: cannot connect to {self._where} ({_transport_reason(exc)})"
+                f"{method} {path}: the connection to {self._where} failed before the answer"
+                f" came ({_transport_reason(exc)})"
             ) from exc
         self._on_response(method, response.status_code)
         remaining = response.headers.get("RateLimit-Remaining")

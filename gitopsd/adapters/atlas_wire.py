@@ -389,7 +389,12 @@ def error_from_response(
     fields: dict[str, str | int] = {"status": status, "error_code": code}
     fields |= {"detail": detail, "reason": reason}
     if status == 429 or status >= 500:
-        return AtlasTransientError(message, retry_after_s=parse_retry_after(retry_after), **fields)
+        return AtlasTransientError(
+            message,
+            retry_after_s=parse_retry_after(retry_after),
+            may_have_acted=status != 429,  # a rate limit turns the request away unread
+            **fields,
+        )
     if code == ACCESS_LIST_CODE:
         message += " (add this daemon's public IP address to the organization's API access list)"
     if status in {401, 403, 410}:

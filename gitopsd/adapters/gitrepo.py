@@ -32,7 +32,7 @@ from gitopsd.adapters import report_branch, signatures
 from gitopsd.adapters.git_access import Access, scrub
 from gitopsd.core.outcome import SourceNote, SourceNoteCode
 from gitopsd.errors import ConfigError, GitError
-from gitopsd.source import Checkout, Published, ReportCommit, resolved_dir
+from gitopsd.source import Checkout, Displaced, Published, ReportCommit, resolved_dir
 
 TIMEOUT_S = 300.0
 """The longest one git command may run before it is killed (a stalled network)."""
@@ -458,6 +458,45 @@ class GitSource:
                     refs, report, branch=self.report.branch, pacing=self._pacing
                 )
 
+    def displaced(self, base: str, paths: tuple[str, ...]) -> tuple[Displaced, ...]:
+        """What in ``base``'s tree a report commit of files at ``paths`` replaces.
+
+        A file, link or submodule where a path needs a directory (``drift-report`` when the
+        report goes to ``drift-report/REPORT.md``), or a directory or submodule where a path
+        needs a file. ``publish`` lays the files over them all the same (``--replace``).
+        """
+        wanted: dict[str, bool] = {}  # path -> it must be a directory
+        for path in paths:
+            parts = PurePosixPath(_repo_path(path)).parts
+            wanted |= {"/".join(parts[:n]): True for n in range(1, len(parts))}
+            wanted["/".join(parts)] = False
+        with self._lock, _session(self.path, self._access()) as s:
+            out = s.run(
+                "ls-tree", "-z", f"{base}^{{tree}}", "--", *wanted,
+                env={"GIT_LITERAL_PATHSPECS": "1"},
+            )  # fmt: skip
+        found = []
+        for entry in filter(None, out.split("\0")):
+            meta, _, path = entry.partition("\t")
+            mode, kind = meta.split(" ")[:2]
+            if path not in wanted:
+                continue
+            if wanted[path] and kind != "tree":
+                found.append(Displaced(path=path, kind=_KINDS.get(mode, "file")))
+            elif not wanted[path] and kind in {"tree", "commit"}:
+                found.append(Displaced(path=path, kind=_KINDS[mode]))
+        return tuple(sorted(found, key=lambda d: d.path))
+
+
+_KINDS = {
+    "100644": "file",
+    "100755": "executable file",
+    "120000": "symbolic link",
+    "160000": "submodule",
+    "040000": "directory",
+}
+"""Tree entry modes, as a report names what it replaced."""
+
 
 class _ReportRefs:
     """``report_branch.Refs`` over one session; plumbing only, the worktree is never touched."""
@@ -494,7 +533,9 @@ class _ReportRefs:
                 Path(tmp, f"blob-{i}").write_bytes(data)
                 blob = self.s.run("hash-object", "-w", "--no-filters", str(Path(tmp, f"blob-{i}")))
                 entry = f"{self._mode(name, env)},{blob.strip()},{name}"
-                self.s.run("update-index", "--add", "--cacheinfo", entry, env=env)
+                # --replace: whatever stands in the way (a file where the report directory
+                # goes, a directory where a report file goes) gives way; see displaced().
+                self.s.run("update-index", "--add", "--replace", "--cacheinfo", entry, env=env)
             tree = self.s.run("write-tree", env=env).strip()
             Path(tmp, "message").write_text(message.rstrip("\n") + "\n", encoding="utf-8")
             return self.s.run(
@@ -535,8 +576,14 @@ class _ReportRefs:
 
     def _mode(self, path: str, env: Mapping[str, str]) -> str:
         """The mode ``path`` has in the index when it is a regular file, else 100644."""
-        mode = self.s.run("ls-files", "--stage", "--", path, env=env).split(" ", 1)[0]
-        return mode if mode in {"100644", "100755"} else "100644"
+        literal = {**env, "GIT_LITERAL_PATHSPECS": "1"}
+        out = self.s.run("ls-files", "--stage", "-z", "--", path, env=literal)
+        for entry in filter(None, out.split("\0")):
+            meta, _, found = entry.partition("\t")
+            mode = meta.split(" ", 1)[0]
+            if found == path and mode in {"100644", "100755"}:
+                return mode
+        return "100644"
 
 
 def _repo_path(path: str) -> str:

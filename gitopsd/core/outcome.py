@@ -2,8 +2,9 @@
 
 Every action of a plan ends in exactly one outcome (STYLE §5): applied (and read back),
 not-needed (Atlas already held Git's values when the time came to write), would-apply (dry
-run), skipped, blocked, observed (observe mode) or failed with Atlas's ``errorCode`` and
-``detail`` verbatim. Pure values; the shell in ``reconcile`` produces them.
+run), skipped, blocked, observed (observe mode), failed with Atlas's ``errorCode`` and
+``detail`` verbatim, or unknown (sent, and neither Atlas's answer nor a read-back said whether
+it took effect). Pure values; the shell in ``reconcile`` produces them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Outcome(enum.StrEnum):
     BLOCKED = "blocked"
     OBSERVED = "observed"
     FAILED = "failed"
+    UNKNOWN = "unknown"
 
     @classmethod
     def of_hold(cls, hold: Hold) -> Outcome:
@@ -50,6 +52,9 @@ class ActionResult:
     changes: tuple[FieldChange, ...]
     reason: str = ""
     failure: Failure | None = None
+    unsettled: bool = False
+    """Sent, and not known to be in Atlas: Atlas's answer was lost and the read-back did not
+    show it (or could not be made), so it may still take effect; the next report tells."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +74,8 @@ class ClusterResult:
         outcomes = {r.outcome for r in self.results}
         if self.plan.failure is not None or Outcome.FAILED in outcomes:
             return Status.ERROR
+        if Outcome.UNKNOWN in outcomes:
+            return Status.UNKNOWN
         if Outcome.BLOCKED in outcomes:
             return Status.BLOCKED
         if Outcome.SKIPPED in outcomes:
@@ -81,6 +88,11 @@ class ClusterResult:
     def resolved(self) -> bool:
         """Whether the cycle wrote what was needed and Atlas read back as Git says."""
         return resolves(tuple(r.outcome for r in self.results)) and self.converged
+
+    @property
+    def unsettled(self) -> tuple[ActionResult, ...]:
+        """The writes that may still be in Atlas though this cycle could not confirm them."""
+        return tuple(r for r in self.results if r.unsettled)
 
 
 def resolves(outcomes: tuple[Outcome, ...]) -> bool:
@@ -95,17 +107,21 @@ class Correction:
     A cycle records its corrections before it writes and a published report clears them, so
     a cycle killed between the two leaves them for the next report: if that cycle finds the
     cluster matching Git, the report says it was resolved, and whether it was drift.
+    ``unsettled`` marks writes that were sent and whose outcome the cycle could not learn
+    (``ActionResult.unsettled``): their report said so, and they are kept for the next.
     """
 
     key: ClusterKey
     drift: bool
     actions: tuple[tuple[ActionKind, tuple[FieldChange, ...]], ...]
     revision: str
+    unsettled: bool = False
 
     def to_json(self) -> dict[str, object]:
         """Plain JSON data (the state database stores it)."""
         return {
             "drift": self.drift,
+            "unsettled": self.unsettled,
             "revision": self.revision,
             "actions": [
                 {"kind": str(kind), "changes": [change_json(c) for c in changes]}
@@ -122,7 +138,11 @@ class Correction:
                 for a in _list(data["actions"])
             )
             return cls(
-                key=key, drift=bool(data["drift"]), actions=actions, revision=str(data["revision"])
+                key=key,
+                drift=bool(data["drift"]),
+                actions=actions,
+                revision=str(data["revision"]),
+                unsettled=data.get("unsettled") is True,
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -181,11 +201,16 @@ class SourceNoteCode(enum.StrEnum):
     UNVERIFIED = "unverified"
     RECLONED = "recloned"
     HISTORY_REWRITTEN = "history-rewritten"
+    REPORT_PATH_TAKEN = "report-path-taken"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceNote:
-    """Why the revision read is not simply the branch tip, or what the source had to repair."""
+    """A fact about the source a report must tell.
+
+    Why the revision read is not simply the branch tip, what the source had to repair, or what
+    of the watched tree the report branch replaces (something at the report's path).
+    """
 
     code: SourceNoteCode
     message: str
@@ -241,6 +266,23 @@ class CycleResult:
     def observation(self, key: ClusterKey) -> Observation | None:
         """What Atlas held for ``key`` before any write, if it was read."""
         return next((seen for k, seen in self.observed if k == key), None)
+
+    @property
+    def still_unsettled(self) -> frozenset[ClusterKey]:
+        """The clusters whose recorded writes the next report must still tell about.
+
+        This cycle's writes whose outcome it could not learn, and an earlier cycle's such
+        writes on clusters this cycle could not read (its report cannot say what became of
+        them). Every other recorded correction is shown, or given way to, by this report.
+        """
+        mine = {c.plan.key for c in self.clusters if c.unsettled}
+        unread = {
+            c.key
+            for c in self.unreported
+            if c.unsettled
+            and ((seen := self.observation(c.key)) is None or seen.failure is not None)
+        }
+        return frozenset(mine | unread)
 
     @property
     def statuses(self) -> tuple[Status, ...]:

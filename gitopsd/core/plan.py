@@ -58,6 +58,8 @@ class Status(enum.StrEnum):
     SKIPPED = "skipped"
     PENDING = "pending"
     IN_SYNC = "in-sync"
+    UNKNOWN = "unknown"
+    """After applying: a write whose outcome could not be learned."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -132,7 +132,7 @@ def _blocks(drift: DriftReport) -> list[_Block]:
         if entry.status is ReportStatus.IN_SYNC:
             continue
         block = _Block(
-            marker="!" if entry.status is ReportStatus.ERROR else "~",
+            marker="!" if entry.status in {ReportStatus.ERROR, ReportStatus.UNKNOWN} else "~",
             label=label(entry),
             mode=str(entry.mode),
             deployment=f"{entry.deployment.resource.namespace}/{entry.deployment.resource.name}",
@@ -210,8 +210,8 @@ def _paint(line: str, *, colour: bool) -> str:
 def summary(drift: DriftReport) -> str:
     """The clusters counted per status, those resolved this cycle, and how many need a look."""
     parts = []
-    for status in ReportStatus:
-        text = count(drift.summary.count(status), *report_model.STATUS_WORDS[status])
+    for status, n in drift.summary.by_status:
+        text = count(n, *report_model.STATUS_WORDS[status])
         resolved = sum(1 for c in drift.clusters if c.status is status and c.resolved)
         if resolved:
             text += f" ({resolved} resolved this cycle)"
@@ -247,6 +247,8 @@ def headline(cycle: CycleResult, drift: DriftReport) -> str:
         done.append(f"{count(written, 'write')} sent and read back")
     if failed:
         done.append(f"{count(failed, 'write')} failed")
+    if unknown := _outcomes(cycle, Outcome.UNKNOWN):
+        done.append(f"{count(unknown, 'write')} sent, whether applied unknown")
     return f"Applied at {revision}: {', '.join(done) or 'nothing written'}. {summary(drift)}"
 
 

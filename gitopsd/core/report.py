@@ -97,14 +97,16 @@ def _verdict(cluster: ClusterPlan, result: ClusterResult | None, cycle: CycleRes
     if result is not None:
         outcomes = tuple(r.outcome for r in result.results)
         failed, blocked = Outcome.FAILED in outcomes, Outcome.BLOCKED in outcomes
-        skipped = Outcome.SKIPPED in outcomes
+        skipped, unknown = Outcome.SKIPPED in outcomes, Outcome.UNKNOWN in outcomes
         resolved = resolves(outcomes) and result.converged
     else:
         holds = {a.hold for a in cluster.actions}
         failed, blocked, skipped = False, Hold.BLOCKED in holds, Hold.SKIPPED in holds
-        resolved = False
+        resolved = unknown = False
     if cluster.failure is not None or failed:
         status = ReportStatus.ERROR
+    elif unknown:
+        status = ReportStatus.UNKNOWN
     elif blocked:
         status = ReportStatus.BLOCKED
     elif skipped:
@@ -120,6 +122,14 @@ _CORRECTED_EARLIER = (
     "written by an earlier cycle that stopped before reporting it; this cycle read Atlas back"
     " matching Git"
 )
+_SENT_EARLIER = (
+    "sent by an earlier cycle, which could not learn whether Atlas applied it; this cycle read"
+    " Atlas back matching Git"
+)
+
+
+def _earlier(correction: Correction) -> str:
+    return _SENT_EARLIER if correction.unsettled else _CORRECTED_EARLIER
 
 
 def _corrected(
@@ -129,7 +139,7 @@ def _corrected(
     changes = tuple(c for _, found in correction.actions for c in found)
     cluster_plan = dataclasses.replace(result.plan, changes=changes)
     results = tuple(
-        ActionResult(kind=kind, outcome=Outcome.APPLIED, changes=found, reason=_CORRECTED_EARLIER)
+        ActionResult(kind=kind, outcome=Outcome.APPLIED, changes=found, reason=_earlier(correction))
         for kind, found in correction.actions
     )
     key = correction.key
@@ -137,11 +147,34 @@ def _corrected(
     return ClusterResult(plan=cluster_plan, results=results, converged=True), settled
 
 
+def _settled_earlier(result: ClusterResult, correction: Correction) -> ClusterResult:
+    """``result`` with the earlier cycle's unsettled writes that Atlas now holds put first.
+
+    For a cluster this cycle still has to change: the fields the unsettled writes set and this
+    cycle's plan does not change again read back as Git says, so they were made.
+    """
+    again = {c.path for c in result.plan.changes}
+    earlier = []
+    for kind, found in correction.actions:
+        held = tuple(c for c in found if c.path not in again)
+        if held:
+            earlier.append(
+                ActionResult(kind=kind, outcome=Outcome.APPLIED, changes=held, reason=_SENT_EARLIER)
+            )
+    if not earlier:
+        return result
+    changes = tuple(c for r in earlier for c in r.changes) + result.plan.changes
+    cluster_plan = dataclasses.replace(result.plan, changes=changes)
+    return dataclasses.replace(result, plan=cluster_plan, results=(*earlier, *result.results))
+
+
 def _folded(cycle: CycleResult) -> CycleResult:
     """The cycle with its unreported corrections shown as resolved where Atlas now matches.
 
     A correction counts only for a cluster this cycle read and found in sync with nothing to
-    do; anywhere else the cycle's own findings stand.
+    do; anywhere else the cycle's own findings stand, but for writes an earlier cycle sent
+    without learning their outcome (``Correction.unsettled``): the fields they set that Atlas
+    now holds as Git says are shown as made.
     """
     if not cycle.unreported or not cycle.applied:
         return cycle
@@ -154,6 +187,8 @@ def _folded(cycle: CycleResult) -> CycleResult:
         quiet = not (result.plan.actions or result.plan.changes or result.plan.failure)
         if correction is not None and quiet and result.converged and correction.actions:
             result, settled = _corrected(result, correction, settled)  # noqa: PLW2901
+        elif correction is not None and correction.unsettled and result.plan.failure is None:
+            result = _settled_earlier(result, correction)  # noqa: PLW2901
         clusters.append(result)
     by_key = {c.plan.key: c.plan for c in clusters}
     plans = tuple(by_key.get(p.key, p) for p in cycle.plan.clusters)
@@ -295,7 +330,11 @@ def _summary(
 ) -> Summary:
     return Summary(
         clusters=len(clusters),
-        by_status=tuple((s, sum(1 for c in clusters if c.status is s)) for s in ReportStatus),
+        by_status=tuple(
+            (s, n)
+            for s in ReportStatus
+            if (n := sum(1 for c in clusters if c.status is s)) or s is not ReportStatus.UNKNOWN
+        ),
         drift=sum(1 for c in clusters if c.drift),
         drift_corrected=sum(1 for c in clusters if c.drift and c.resolved),
         resolved=sum(1 for c in clusters if c.resolved),

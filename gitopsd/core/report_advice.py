@@ -44,6 +44,12 @@ def resolution(cluster: ClusterEntry, *, applied: bool, dry_run: bool) -> str:
         return "Nothing to do: gitopsd applied Git's values and Atlas reads them back."
     if cluster.status is ReportStatus.ERROR:
         return _error(cluster.failures)
+    if cluster.status is ReportStatus.UNKNOWN:
+        return (
+            "gitopsd sent Git's values, and could not learn whether Atlas applied them: Atlas's"
+            " answer was lost, and reading the cluster back failed. The next cycle reads it back"
+            " and reports what it finds; nothing to do unless Atlas stays unreachable."
+        )
     if cluster.status is ReportStatus.BLOCKED:
         return _blocked(cluster)
     if cluster.status is ReportStatus.SKIPPED:

@@ -28,6 +28,7 @@ _STYLES = {
     NodeState.PENDING: "fill:#e3f2fd,stroke:#1565c0,color:#0d3c78",
     NodeState.BLOCKED: "fill:#fde2e2,stroke:#c62828,color:#7f0000",
     NodeState.SKIPPED: "fill:#eeeeee,stroke:#757575,color:#424242",
+    NodeState.UNKNOWN: "fill:#fff8e1,stroke:#f9a825,color:#5d4037,stroke-dasharray: 3 3",
     NodeState.ERROR: "fill:#ffcdd2,stroke:#b71c1c,color:#7f0000",
     NodeState.RESOLVED: "fill:#e8f5e9,stroke:#2e7d32,color:#1b5e20",
     NodeState.NOT_PLANNED: "fill:#fde2e2,stroke:#c62828,color:#7f0000,stroke-dasharray: 5 5",
@@ -39,9 +40,9 @@ _MERMAID_ESCAPES = {
     ">": "#gt;",
     "&": "#amp;",
     "`": "#96;",
-    "\n": " ",
-    "\r": " ",
 }
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+"""What ``str.splitlines`` breaks on: a label stays on its line of the Mermaid block."""
 
 
 def _state(cluster: ClusterEntry) -> NodeState:
@@ -101,7 +102,7 @@ def affected(
 
 
 def _escape(text: str) -> str:
-    return "".join(_MERMAID_ESCAPES.get(ch, ch) for ch in text)
+    return "".join(" " if ch in _LINE_BREAKS else _MERMAID_ESCAPES.get(ch, ch) for ch in text)
 
 
 def _label(node: GraphNode) -> str:

@@ -5,8 +5,10 @@ order: drift (changed in Atlas), pending Git changes, blocked, skipped, errors, 
 problems, orphans, the affected graph (a Mermaid block) and the clusters in sync (named, not
 tabled). Each cluster that needs a look gets a heading, a field table whose Git values link to
 the manifest line that set them (relative to the report directory, ``../x.yaml#L12``), its
-actions, and how to resolve it. Text from manifests and Atlas is escaped; empty sections are
-left out. Pure: equal reports and arguments give equal bytes.
+actions, and how to resolve it. Every string from manifests, file names or Atlas is escaped
+(``_text``) or shown in a code span (``_code``), so none can add a link, an image, HTML, a
+table column or a line; empty sections are left out. Pure: equal reports and arguments give
+equal bytes.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ _SECTIONS = (
     (ReportStatus.PENDING, "Pending"),
     (ReportStatus.BLOCKED, "Blocked"),
     (ReportStatus.SKIPPED, "Skipped"),
+    (ReportStatus.UNKNOWN, "Unknown outcome"),
     (ReportStatus.ERROR, "Errors"),
 )
 _LABELS = {
@@ -48,6 +51,7 @@ _LABELS = {
     ReportStatus.PENDING: "Pending (Git's values to apply)",
     ReportStatus.BLOCKED: "Blocked",
     ReportStatus.SKIPPED: "Skipped",
+    ReportStatus.UNKNOWN: "Unknown (a write's outcome)",
     ReportStatus.ERROR: "Error",
     ReportStatus.IN_SYNC: "In sync",
 }
@@ -60,15 +64,20 @@ Link = Callable[[str, int | None], str]
 # -- escaping ----------------------------------------------------------------------------------
 
 
+_PUNCTUATION = re.compile(r"([\\`*_\[\]~|#$])")
+"""The characters that start Markdown inline syntax (GitHub's too: strikethrough, tables, math),
+backslash-escaped in text so they show as themselves. ``<``, ``>`` and ``&`` become entities;
+``(``, ``)`` and ``!`` mean nothing once ``[`` and ``]`` are escaped, so they stay readable."""
+
+
 def _text(text: str) -> str:
-    """Text from manifests or Atlas, safe inline: no HTML, no stray code spans, one line."""
-    escaped = html.escape(text, quote=False).replace("`", "\\`")
+    """Text from manifests or Atlas, safe inline: shown as written, one line.
+
+    No HTML, no link, image, emphasis, code span, table pipe or heading mark can come out of
+    it; every line break (whatever ``str.splitlines`` counts as one) becomes ``<br>``.
+    """
+    escaped = _PUNCTUATION.sub(r"\\\1", html.escape(text, quote=False))
     return "<br>".join(line.strip() for line in escaped.strip().splitlines())
-
-
-def _cell(text: str) -> str:
-    """``_text`` that also keeps a table's columns: pipes escaped."""
-    return _text(text).replace("|", "\\|")
 
 
 def _code(text: str, *, cell: bool = False) -> str:
@@ -117,7 +126,7 @@ def _at(link: Link, span: Span | None, label: str) -> str:
 
 def _problem_where(link: Link, problem: Problem) -> str:
     where = f"{problem.file}:{problem.line}:{problem.column}"
-    return f"[{_cell(where)}]({link(problem.file, problem.line)})"
+    return f"[{_text(where)}]({link(problem.file, problem.line)})"
 
 
 # -- pieces ------------------------------------------------------------------------------------
@@ -187,7 +196,7 @@ def _changes(link: Link, changes: tuple[ChangeEntry, ...]) -> list[str]:
         git = _at(link, change.source, _value(change.git))
         lines.append(
             f"| {_code(change.path, cell=True)} | {_value(change.atlas)} | {git}"
-            f" | {severity} | {_cell(change.why)} |"
+            f" | {severity} | {_text(change.why)} |"
         )
     return [*lines, ""]
 
@@ -345,7 +354,7 @@ def _problems(link: Link, drift: DriftReport) -> list[str]:
     if drift.problems:
         lines += ["| Where | Severity | Code | Message |", "|---|---|---|---|"]
         for p in drift.problems:
-            message = _cell(p.message) + (f"<br>Hint: {_cell(p.hint)}" if p.hint else "")
+            message = _text(p.message) + (f"<br>Hint: {_text(p.hint)}" if p.hint else "")
             lines.append(
                 f"| {_problem_where(link, p)} | {p.severity} | {_code(p.code, cell=True)}"
                 f" | {message} |"

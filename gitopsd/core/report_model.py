@@ -35,6 +35,7 @@ class ReportStatus(enum.StrEnum):
     PENDING = "pending"
     BLOCKED = "blocked"
     SKIPPED = "skipped"
+    UNKNOWN = "unknown"
     ERROR = "error"
     IN_SYNC = "in-sync"
 
@@ -153,6 +154,7 @@ class NodeState(enum.StrEnum):
     PENDING = "pending"
     BLOCKED = "blocked"
     SKIPPED = "skipped"
+    UNKNOWN = "unknown"
     ERROR = "error"
     RESOLVED = "resolved"
     NOT_PLANNED = "not-planned"
@@ -185,7 +187,8 @@ class Graph:
 class Summary:
     """The counts at the top of a report.
 
-    ``by_status`` lists every status in ``ReportStatus`` order, zeros included.
+    ``by_status`` lists every status in ``ReportStatus`` order, zeros included, but for
+    ``unknown``, listed only when a cluster has it (it is rare: a lost answer not read back).
     ``drift_corrected`` counts drift that gitopsd restored this cycle; ``resolved`` every
     cluster (drift or Git change) that this cycle brought to Git's values.
     """
@@ -243,6 +246,7 @@ STATUS_WORDS = {
     ReportStatus.PENDING: ("pending", "pending"),
     ReportStatus.BLOCKED: ("blocked", "blocked"),
     ReportStatus.SKIPPED: ("skipped", "skipped"),
+    ReportStatus.UNKNOWN: ("unknown", "unknown"),
     ReportStatus.ERROR: ("error", "errors"),
     ReportStatus.IN_SYNC: ("in sync", "in sync"),
 }

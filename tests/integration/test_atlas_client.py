@@ -24,7 +24,12 @@ from gitopsd.core.model import (
     RetentionUnit,
 )
 from gitopsd.emulator import Emulator
-from gitopsd.errors import AtlasConfigError, AtlasPermanentError, AtlasTransientError
+from gitopsd.errors import (
+    AtlasConfigError,
+    AtlasPermanentError,
+    AtlasTransientError,
+    AtlasUnknownOutcomeError,
+)
 
 PROJECT = "32b6e34b3d91647abb20e7b8"
 STATE = {
@@ -242,6 +247,39 @@ def test_stop_event_ends_retries(emulator, clock):
     with make_client(emulator, clock, stopping) as client, pytest.raises(AtlasTransientError):
         client.cluster(PROJECT, "orders")
     assert len(stopping.waits) == 1
+
+
+def test_a_write_refused_after_an_unanswered_attempt_has_an_unknown_outcome(client, emulator):
+    """A PATCH answered 500, then refused: the first attempt may have been applied."""
+    script(emulator, "500", "409")
+    with pytest.raises(
+        AtlasUnknownOutcomeError, match=r"an attempt got no clear answer \("
+    ) as caught:
+        client.patch_cluster(PROJECT, "orders", pit_enabled=True)
+    assert caught.value.status == 409
+
+
+def test_a_write_only_rate_limited_is_not_of_unknown_outcome(emulator, clock, stop):
+    """Every attempt turned away with 429: Atlas acted on none, so the outcome is known."""
+    script(emulator, "429:1", "429:1")
+    policy = RetryPolicy(max_attempts=2)
+    with (
+        make_client(emulator, clock, stop, retry=policy) as client,
+        pytest.raises(AtlasTransientError) as caught,
+    ):
+        client.patch_cluster(PROJECT, "orders", pit_enabled=True)
+    assert not isinstance(caught.value, AtlasUnknownOutcomeError)
+
+
+def test_stopping_after_an_unanswered_write_leaves_its_outcome_unknown(emulator, clock):
+    """A PATCH answered 503 and gitopsd stopping in the wait: unknown, and it says why."""
+    script(emulator, "503")
+    stopping = FakeStop(clock, stopped=True)
+    with (
+        make_client(emulator, clock, stopping) as client,
+        pytest.raises(AtlasUnknownOutcomeError, match="not retried: gitopsd is stopping"),
+    ):
+        client.patch_cluster(PROJECT, "orders", pit_enabled=True)
 
 
 def test_timeout_is_transient(emulator, clock, stop):

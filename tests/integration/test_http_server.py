@@ -251,6 +251,7 @@ def test_every_cluster_status_is_exported_zeros_included(listener):
         "pending": 0,
         "blocked": 0,
         "skipped": 0,
+        "unknown": 0,
         "error": 1,
     }
 

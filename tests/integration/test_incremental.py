@@ -25,7 +25,7 @@ from gitopsd.core.outcome import Correction
 from gitopsd.core.plan import ActionKind
 from gitopsd.core.report_model import ClusterEntry
 from gitopsd.errors import GitopsdError
-from gitopsd.source import Published, ReportCommit
+from gitopsd.source import Displaced, Published, ReportCommit
 
 CLUSTERS = ("alpha-db", "bravo-db", "charlie-db")
 SCHEDULE_PATH = f"/api/atlas/v2/groups/{PROJECT_ID}/clusters/{{}}/backup/schedule"
@@ -90,6 +90,10 @@ class RefusingSink:
 
     def publish(self, commit: ReportCommit) -> Published:  # noqa: D102
         raise GitopsdError(f"the remote refused the push of {commit.fingerprint}")
+
+    def displaced(self, base: str, paths: tuple[str, ...]) -> tuple[Displaced, ...]:  # noqa: D102
+        del base, paths  # nothing stands in the report's way
+        return ()
 
 
 def window_restored(published: publish.Publication | None, cluster: str) -> ClusterEntry:

@@ -78,3 +78,14 @@ def test_a_correction_survives_json_unchanged():
 def test_a_record_of_another_shape_is_none(data):
     """Damaged or foreign records are ignored, never half read."""
     assert Correction.from_json(KEY, data) is None
+
+
+def test_an_unsettled_correction_survives_json_and_older_records_read_as_settled():
+    """The unsettled mark comes back; a record written before it existed reads as settled."""
+    unsettled = Correction(key=KEY, drift=False, actions=(), revision="abc", unsettled=True)
+    data = json.loads(json.dumps(unsettled.to_json()))
+    assert Correction.from_json(KEY, data) == unsettled
+    del data["unsettled"]
+    older = Correction.from_json(KEY, data)
+    assert older is not None
+    assert older.unsettled is False

@@ -423,6 +423,15 @@ def test_graph_labels_escape_quotes():
     assert "Acme #quot;Prod#quot; #lt;eu#gt;/orders: pending" in block
 
 
+def test_graph_labels_keep_to_their_line_whatever_breaks_a_name():
+    """Every character Python counts as a line break becomes a space in a Mermaid label."""
+    key = ClusterKey(project=ProjectKey(name="a\nb\rc\u2028d\x85e\x0bf"), cluster="orders")
+    wanted = desired_cluster(schedule=desired_schedule(restore_window_days=14), key=key)
+    block = mermaid(render(drift_report((wanted, observation_of(desired_cluster())))))
+    assert "a b c d e f/orders: pending" in block
+    assert block.splitlines() == block.rstrip("\n").split("\n")
+
+
 def test_affected_graph_puts_open_clusters_before_resolved_ones():
     """With a cap of one, an open cluster is drawn and a resolved one is counted."""
     drift = drift_report(window("a"), window("b"))
