@@ -34,9 +34,14 @@ class CredentialFiles:
     public_key_file: str = ""
     private_key_file: str = ""
 
-    def load(self, environ: Mapping[str, str] | None = None) -> credentials.AtlasCredentials:
-        """Read the credentials (files, then $CREDENTIALS_DIRECTORY, then the environment)."""
-        return credentials.load(**dataclasses.asdict(self), environ=environ)
+    def load(
+        self, environ: Mapping[str, str] | None = None, *, table: str = "atlas"
+    ) -> credentials.AtlasCredentials:
+        """Read the credentials (files, then $CREDENTIALS_DIRECTORY, then the environment).
+
+        ``table`` is where these keys are written (``atlas.profiles.NAME``), for messages.
+        """
+        return credentials.load(**dataclasses.asdict(self), environ=environ, table=table)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,7 +194,9 @@ class Settings:
 
 
 _SECONDS = config_checks.Key(float, "a number of seconds greater than 0", config_checks.positive)
-_FILE = config_checks.Key(str, 'a file path, or "" for none', config_checks.file_path, path=True)
+_FILE = config_checks.Key(
+    str, 'a file path, or "" for none', config_checks.file_path, path=True, hidden=True
+)
 _CREDENTIAL_KEYS = tuple(f"{name}_file" for name in credentials.ENV)
 _SECTIONS: dict[str, dict[str, config_checks.Key]] = {
     "git": {

@@ -94,9 +94,10 @@ class Runtime:
             if files is None:
                 return None
             a = self.settings.atlas
+            table = "atlas" if profile is None else f"atlas.profiles.{profile}"
             client = atlas.AtlasClient(
                 a.base_url,
-                atlas.auth_for(files.load(), base_url=a.base_url, timeout_s=a.timeout_s),
+                atlas.auth_for(files.load(table=table), base_url=a.base_url, timeout_s=a.timeout_s),
                 timeout_s=a.timeout_s,
                 retry=a.retry_policy(),
                 concurrency=a.concurrency,

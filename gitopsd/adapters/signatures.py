@@ -16,6 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from gitopsd import credentials
 from gitopsd.errors import ConfigError
 
 TRUSTED = "G"
@@ -30,9 +31,10 @@ def gnupg_home(state_dir: Path, keys_file: str) -> Path:
     home = state_dir / "gnupg"
     try:
         stamp = hashlib.sha256(Path(keys_file).read_bytes()).hexdigest() if keys_file else "-"
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = getattr(exc, "strerror", None) or "not a usable path"
         raise ConfigError(
-            f"[git] openpgp_keys_file: cannot read {keys_file}: {exc.strerror}"
+            f"[git] openpgp_keys_file: cannot read {credentials.shown_path(keys_file)}: {reason}"
         ) from None
     if _read(home / _STAMP) == stamp:
         return home

@@ -17,7 +17,7 @@ import signal
 
 import httpx
 from support.daemon import notify_socket
-from test_daemon import SECRET, configure, loop, start  # noqa: F401 - loop is a fixture
+from test_daemon import SECRET, configure, loop, start
 
 __all__ = ["loop"]
 
@@ -43,5 +43,58 @@ def test_a_signed_webhook_nested_200k_deep_is_a_bad_request(loop):
         assert "nested too deeply" in answer.text
         fine = json.dumps({"ref": "refs/heads/main", "after": "1" * 40}).encode()
         assert httpx.post(daemon.url + "/hooks/git", content=fine, headers=_signed(fine)).json()
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+
+
+PASTED = "ghp_Zx8Qm2Lk/Pw5Rt7Yv3Nc"
+"""A secret put in a ``*_file`` key by mistake; with a '/', so part of it looks like a path."""
+
+
+def _everything_said(daemon, notify) -> str:
+    return json.dumps(daemon.logs.snapshot()) + "\n".join(notify.lines())
+
+
+def test_a_secret_pasted_into_a_file_key_is_not_echoed_at_start(loop):
+    """config_invalid names [atlas] private_key_file, and no part of the pasted value."""
+    config = configure(loop)
+    text = config.read_text()
+    config.write_text(text.replace("private_key_file = ", f'private_key_file = "{PASTED}"\n# ', 1))
+    with notify_socket() as notify, start(config, notify) as daemon:
+        assert daemon.exit_code() == 78
+        error = str(daemon.log("config_invalid")["error"])
+        assert "[atlas] private_key_file" in error
+        said = _everything_said(daemon, notify)
+        assert all(piece not in said for piece in PASTED.split("/"))
+
+
+def test_a_secret_pasted_into_a_file_key_is_not_echoed_on_reload(loop):
+    """STATUS=reload failed names [forge] token_file, and no part of the pasted value."""
+    config = configure(loop)
+    with notify_socket() as notify, start(config, notify) as daemon:
+        ready = notify.wait("READY=1")
+        notify.wait("STATUS=drift: all 2 clusters in sync", after=ready)
+        forge = f'[forge]\nkind = "github"\nrepo = "acme/backups"\ntoken_file = "{PASTED}"\n'
+        config.write_text(config.read_text() + forge)
+        daemon.signal(signal.SIGHUP)
+        failed = notify.wait("STATUS=reload failed", after=ready)
+        status = str(notify.messages.snapshot()[failed])
+        assert "[forge] token_file" in status
+        said = _everything_said(daemon, notify)
+        assert all(piece not in said for piece in PASTED.split("/"))
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+
+
+def test_a_secret_pasted_into_the_git_token_file_key_is_not_echoed(loop):
+    """first_fetch_failed and STATUS= name [git] token_file, and no part of the pasted value."""
+    config = configure(loop)
+    config.write_text(config.read_text().replace("[git]\n", f'[git]\ntoken_file = "{PASTED}"\n'))
+    with notify_socket() as notify, start(config, notify) as daemon:
+        failed = daemon.log("first_fetch_failed")
+        assert "[git] token_file" in str(failed["error"])
+        notify.wait("STATUS=waiting for the first fetch")
+        said = _everything_said(daemon, notify)
+        assert all(piece not in said for piece in PASTED.split("/"))
         daemon.signal(signal.SIGTERM)
         assert daemon.exit_code() == 0
