@@ -269,6 +269,23 @@ def secret_path(name: str, *, file: str = "", environ: Mapping[str, str] | None 
     return ""
 
 
+CHILD_WITHHELD_PREFIX = "GITOPSD_"
+
+
+def for_children(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` as a child process (git, ssh, gpg, a remote's hooks) may inherit it.
+
+    Every ``GITOPSD_*`` variable (credential values among them) and ``$CREDENTIALS_DIRECTORY``
+    are left out: a child needs none of them, and a ``file://`` remote's own hooks run with
+    what git passes on.
+    """
+    return {
+        name: value
+        for name, value in environ.items()
+        if not name.startswith(CHILD_WITHHELD_PREFIX) and name != CREDENTIALS_DIRECTORY
+    }
+
+
 def load(
     *,
     client_id_file: str = "",

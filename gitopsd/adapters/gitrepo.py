@@ -8,8 +8,9 @@ objects, no HEAD) is detected and cloned again. When the remote cannot be read, 
 not trusted, the last good revision is served with a note saying why.
 
 Commands run with the environment of ``git_access`` (credentials never in a URL, argv or
-config) and every message raised is scrubbed by it. A ``git.Repo`` is opened per operation
-and closed; only plain git commands run, so no ``cat-file`` process outlives an operation.
+config; none of this process's own secrets) and every message raised is scrubbed by it.
+A ``git.Repo`` is opened per operation and closed; only plain git commands run, so no
+``cat-file`` process outlives an operation.
 This is the only module that imports ``git``. It must not push to the watched branch (the
 report branch rules live in ``report_branch``), must not log, and must not let a
 ``GitCommandError`` or an unscrubbed git message out.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -53,16 +55,28 @@ class _Result:
     err: str
 
 
-def _git(runner: git.Git, args: tuple[str, ...], env: Mapping[str, str]) -> _Result:
-    """Run ``git args``: the exit status and output, never an exception."""
-    status, out, err = runner.execute(
-        [str(git.Git.GIT_PYTHON_GIT_EXECUTABLE), *args],
-        env=env,
-        with_extended_output=True,
-        with_exceptions=False,
-        kill_after_timeout=TIMEOUT_S,
-    )
-    return _Result(int(status or 0), str(out), str(err))
+def _git(cwd: Path, args: tuple[str, ...], env: Mapping[str, str]) -> _Result:
+    """Run ``git args`` in ``cwd`` with exactly ``env``: the exit status and output, never raises.
+
+    Run without GitPython's ``execute``, which adds the whole of ``os.environ`` to what it is
+    given: ``env`` is complete (``Access.environment``), secrets already left out.
+    """
+    try:
+        done = subprocess.run(  # noqa: S603 - git itself, arguments built here
+            [str(git.Git.GIT_PYTHON_GIT_EXECUTABLE), *args],
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return _Result(124, "", f"git did not finish within {TIMEOUT_S:.0f} s and was stopped")
+    except OSError as exc:  # no git, or the working directory is gone
+        return _Result(127, "", f"git could not be started: {exc.strerror or exc}")
+    out = done.stdout.decode("utf-8", "replace")
+    return _Result(done.returncode, out.removesuffix("\n"), done.stderr.decode("utf-8", "replace"))
 
 
 def _failure(access: Access, args: tuple[str, ...], result: _Result) -> str:
@@ -103,7 +117,7 @@ class _Session:
 
     def attempt(self, *args: str, env: Mapping[str, str] | None = None) -> _Result:
         """Run ``git args`` in the clone; never raises."""
-        return _git(self.repo.git, args, self.env | dict(env or {}))
+        return _git(self.git_dir.parent, args, self.env | dict(env or {}))
 
     def run(self, *args: str, env: Mapping[str, str] | None = None) -> str:
         """Run ``git args`` and return its output; GitError (scrubbed) when it fails."""
@@ -243,7 +257,7 @@ class GitSource:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             ref = f"refs/heads/{self.settings.branch}"
             args = ("ls-remote", "--end-of-options", access.url, ref)
-            result = _git(git.Git(str(self.state_dir)), args, access.environment())
+            result = _git(self.state_dir, args, access.environment())
             if result.status != 0:
                 where = f"{self.settings.branch} of {access.shown}"
                 raise GitError(f"cannot read {where}: {_failure(access, args, result)}")
@@ -411,7 +425,7 @@ class GitSource:
             "GIT_WORK_TREE": str(self.path),
         }
         args = ("init", "--quiet", str(self.path))
-        result = _git(git.Git(str(self.path)), args, env)
+        result = _git(self.path, args, env)
         if result.status != 0:
             raise GitError(_failure(access, args, result))
         with _session(self.path, access) as s:

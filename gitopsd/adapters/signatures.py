@@ -12,6 +12,7 @@ It must not log, and must not read or write any keyring but its own.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -81,6 +82,7 @@ def _import(home: Path, keys_file: str) -> None:
     # A fixed program and arguments; the only input is the operator's own key file.
     done = subprocess.run(  # noqa: S603
         [gpg, "--batch", "--quiet", "--homedir", str(home), "--import", keys_file],
+        env=credentials.for_children(os.environ),
         capture_output=True,
         text=True,
         timeout=60,

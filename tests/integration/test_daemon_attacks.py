@@ -98,3 +98,35 @@ def test_a_secret_pasted_into_the_git_token_file_key_is_not_echoed(loop):
         assert all(piece not in said for piece in PASTED.split("/"))
         daemon.signal(signal.SIGTERM)
         assert daemon.exit_code() == 0
+
+
+def test_git_children_never_inherit_secrets_from_the_environment(loop, tmp_path):
+    """A hook in the file:// remote dumps its environment: no GITOPSD_* secret reaches it."""
+    dump = tmp_path / "hook-environment"
+    loop.remote.hook("pre-receive", f'env > "{dump}"\ncat >/dev/null\n')
+    keys = loop.world.secrets
+    config = configure(loop)
+    text = config.read_text()
+    for key in ("public_key_file", "private_key_file"):
+        text = text.replace(f"{key} = ", f"# {key} = ")
+    config.write_text(text)
+    credentials_dir = tmp_path / "credentials"
+    credentials_dir.mkdir()
+    secrets = {
+        "GITOPSD_ATLAS_PUBLIC_KEY": (keys / "public_key").read_text(),
+        "GITOPSD_ATLAS_PRIVATE_KEY": (keys / "private_key").read_text(),
+        "GITOPSD_GIT_TOKEN": "git-token-Uq4Rf7Zs2Xv",
+        "GITOPSD_FORGE_TOKEN": "forge-token-Pm3Kd8Wn1Bt",
+        "GITOPSD_WEBHOOK_SECRET": "webhook-secret-Jc5Hy9Ls6Qe",
+    }
+    env = secrets | {"CREDENTIALS_DIRECTORY": str(credentials_dir)}
+    with notify_socket() as notify, start(config, notify, **env) as daemon:
+        notify.wait("STATUS=drift: all 2 clusters in sync")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+    seen = dump.read_text()
+    assert "GIT_DIR=" in seen  # the hook ran, under the daemon's push
+    for name, value in secrets.items():
+        assert value not in seen, f"{name}'s value reached a git hook"
+        assert f"{name}=" not in seen
+    assert "CREDENTIALS_DIRECTORY=" not in seen
