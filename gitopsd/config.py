@@ -193,6 +193,23 @@ class Settings:
     forge: ForgeSettings = ForgeSettings()
 
 
+def restart_only_changes(old: Settings, new: Settings) -> tuple[str, ...]:
+    """What ``new`` changes that a reload cannot take on, in words; () when a reload can.
+
+    The state directory is locked for the life of the process (another gitopsd could take
+    the old one), and the listener and its webhook secret are set up once. A ``*_file``
+    key's value is not shown: it may be a secret pasted there.
+    """
+    changes = []
+    if os.path.realpath(old.state.dir) != os.path.realpath(new.state.dir):
+        changes.append(f"[state] dir changed from {old.state.dir} to {new.state.dir}")
+    if old.server.listen != new.server.listen:
+        changes.append(f"[server] listen changed from {old.server.listen} to {new.server.listen}")
+    if old.server.webhook_secret_file != new.server.webhook_secret_file:
+        changes.append("[server] webhook_secret_file changed")
+    return tuple(changes)
+
+
 _SECONDS = config_checks.Key(float, "a number of seconds greater than 0", config_checks.positive)
 _FILE = config_checks.Key(
     str, 'a file path, or "" for none', config_checks.file_path, path=True, hidden=True

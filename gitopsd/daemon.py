@@ -274,6 +274,8 @@ class Daemon:
         self.notifier.reloading(time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)
         try:
             settings = config.load(self.config_path, environ=self.environ)
+            if self._settings is not None:
+                _refuse_restart_only(self._settings, settings)
             runtime = self._open_runtime(settings)
         except ConfigError as exc:
             log.error("reload_failed", error=str(exc))  # noqa: TRY400 - the message says it all
@@ -482,6 +484,16 @@ class Daemon:
         if age_s > window_s:
             return False, f"the last successful cycle was {age_s:.0f} s ago (> {window_s:.0f} s)"
         return True, ""
+
+
+def _refuse_restart_only(old: config.Settings, new: config.Settings) -> None:
+    """ConfigError when ``new`` changes what only a restart can change (the lock, the listener)."""
+    changes = config.restart_only_changes(old, new)
+    if changes:
+        raise ConfigError(
+            "; ".join(changes) + ": these take effect only at a restart"
+            " (systemctl restart gitopsd); undo the change to reload the rest"
+        )
 
 
 def _freeze_what_lives() -> None:

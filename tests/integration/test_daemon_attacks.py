@@ -16,6 +16,7 @@ import json
 import signal
 
 import httpx
+import pytest
 from support.daemon import notify_socket
 from test_daemon import SECRET, configure, loop, start
 
@@ -130,3 +131,37 @@ def test_git_children_never_inherit_secrets_from_the_environment(loop, tmp_path)
         assert value not in seen, f"{name}'s value reached a git hook"
         assert f"{name}=" not in seen
     assert "CREDENTIALS_DIRECTORY=" not in seen
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "named"),
+    [
+        ('dir = "{root}/state"', 'dir = "{root}/elsewhere"', "[state] dir"),
+        ('listen = "127.0.0.1:0"', 'listen = "127.0.0.1:1"', "[server] listen"),
+    ],
+)
+def test_a_reload_that_changes_a_restart_only_setting_is_refused(loop, old, new, named):
+    """SIGHUP naming another state directory or listener keeps the old configuration, says why."""
+    config = configure(loop)
+    root = loop.world.root
+    with notify_socket() as notify, start(config, notify) as daemon:
+        ready = notify.wait("READY=1")
+        notify.wait("STATUS=drift: all 2 clusters in sync", after=ready)
+        text = config.read_text()
+        assert old.format(root=root) in text
+        config.write_text(text.replace(old.format(root=root), new.format(root=root)))
+        daemon.signal(signal.SIGHUP)
+        refused = notify.wait("STATUS=reload failed, keeping the old configuration", after=ready)
+        assert named in str(notify.messages.snapshot()[refused])
+        assert "restart" in str(daemon.log("reload_failed")["error"])
+        before = daemon.count("cycle_finished")
+        daemon.signal(signal.SIGUSR1)
+        daemon.logs.wait_for(
+            lambda items: sum(1 for i in items if i.get("event") == "cycle_finished") > before,
+            30,
+            "a cycle after the refused reload",
+        )
+        assert not (root / "elsewhere").exists()
+        assert httpx.get(daemon.url + "/healthz").status_code == 200
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
