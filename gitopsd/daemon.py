@@ -38,7 +38,15 @@ from types import FrameType
 from typing import TextIO
 
 from gitopsd import config, credentials, metrics, publish, source, wiring
-from gitopsd.adapters import http_server, logs, scheduler, state_dir, systemd, webhooks
+from gitopsd.adapters import (
+    http_server,
+    logs,
+    scheduler,
+    state_db,
+    state_dir,
+    systemd,
+    webhooks,
+)
 from gitopsd.core import report
 from gitopsd.core.outcome import CycleResult, SourceNote, SourceNoteCode
 from gitopsd.errors import ConfigError, GitopsdError, ListenError, StateLockedError
@@ -60,9 +68,15 @@ class _Last:
     revision: str = ""
     tip: str = ""
     success_at: float | None = None
-    healthy: bool = False
+    failure: str = ""
+    """Why the last cycle was not a success ("" when it was, or before the first)."""
     summary: str = "no cycle yet"
     running_since: float | None = None
+
+    @property
+    def healthy(self) -> bool:
+        """The last cycle was a success."""
+        return self.success_at is not None and not self.failure
 
 
 class Daemon:
@@ -183,6 +197,7 @@ class Daemon:
             stop=self.stop,
             on_atlas_response=self.metrics.count_atlas_request,
             long_lived=True,
+            on_state_rebuilt=self._on_state_rebuilt,
         )
         try:
             runtime.client(None)  # reads the credentials: ConfigError when they are missing
@@ -204,6 +219,10 @@ class Daemon:
             branch=settings.git.branch,
             webhook_secret=secret,
         )
+
+    def _on_state_rebuilt(self, rebuilt: state_db.Rebuilt) -> None:
+        self.metrics.count_state_db_rebuild()
+        wiring.log_state_rebuilt(rebuilt)
 
     def _first_fetch(self) -> bool:
         """Fetch until it works (READY=1 waits for it) or until asked to stop."""
@@ -393,6 +412,7 @@ class Daemon:
                 self.notifier.status(f"last cycle failed: {exc}")
                 with self._state_lock:
                     self._last.running_since = None
+                    self._last.failure = f"the last cycle failed: {exc}"
                 return
             if runtime.parsed is None or runtime.parsed.rebuilt:
                 _freeze_what_lives()
@@ -404,10 +424,8 @@ class Daemon:
     ) -> None:
         drift = None if published is None else published.drift
         problems = () if published is None else published.problems
-        failed = bool(problems) or any(
-            n.code in (SourceNoteCode.FETCH_FAILED, SourceNoteCode.UNVERIFIED)
-            for n in result.source.notes
-        )
+        failure = _failure(result, problems)
+        failed = bool(failure)
         self.metrics.observe_cycle(duration_s, "published-with-problems" if failed else "ok")
         if drift is not None:
             by_status = {str(s): n for s, n in drift.summary.by_status}
@@ -424,7 +442,7 @@ class Daemon:
             self._last.tip = result.source.tip
             self._last.running_since = None
             self._last.summary = f"{summary} at {result.source.branch}@{result.revision[:12]}"
-            self._last.healthy = not failed
+            self._last.failure = failure
             if not failed:
                 self._last.success_at = now
         if not failed:
@@ -469,14 +487,17 @@ class Daemon:
         return time.monotonic() - self._heartbeat_at < window_s and not self._stuck()
 
     def ready(self) -> tuple[bool, str]:
-        """A cycle succeeded within the last three poll intervals.
+        """The last cycle was a success, within the last three poll intervals.
 
-        A poll that finds the revision unchanged counts as a successful cycle while the last
-        full cycle succeeded: Git was read and there was nothing new to do.
+        A success read Git's tip (fetched and trusted), read from Atlas every cluster it meant
+        to, and published its report (docs/http.md). A poll that finds the revision unchanged
+        renews a success, never a failure: Git was read and there was nothing new to do.
         """
         settings = self._settings
         with self._state_lock:
-            success_at = self._last.success_at
+            success_at, failure = self._last.success_at, self._last.failure
+        if failure:
+            return False, failure
         if settings is None or success_at is None:
             return False, "no successful cycle yet"
         age_s = time.monotonic() - success_at
@@ -484,6 +505,23 @@ class Daemon:
         if age_s > window_s:
             return False, f"the last successful cycle was {age_s:.0f} s ago (> {window_s:.0f} s)"
         return True, ""
+
+
+def _failure(result: CycleResult, problems: tuple[str, ...]) -> str:
+    """Why a cycle that ran to its end is not a success; "" when it is."""
+    for note in result.source.notes:
+        if note.code in (SourceNoteCode.FETCH_FAILED, SourceNoteCode.UNVERIFIED):
+            return f"the last cycle could not use the branch tip: {note.message}"
+    unread = result.unread
+    if unread:
+        key, failure = unread[0]
+        return (
+            f"the last cycle could not read {len(unread)} of {len(result.observed)} clusters"
+            f" from Atlas (e.g. {key}: {failure.message})"
+        )
+    if problems:
+        return f"the last cycle's report was not published: {problems[0]}"
+    return ""
 
 
 def _refuse_restart_only(old: config.Settings, new: config.Settings) -> None:

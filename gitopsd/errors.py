@@ -6,6 +6,7 @@
     ├── StateLockedError             another gitopsd holds the state directory
     ├── NoDeploymentsError           the manifests hold no AtlasDeployment: a wrong url or path?
     ├── ListenError                  an address to listen on cannot be bound (in use, refused)
+    ├── StateError                   the state database cannot be used (a full disk, I/O errors)
     ├── AtlasError                   .status, .error_code, .detail, .reason from Atlas's ApiError
     │   ├── AtlasTransientError      429, 5xx, timeouts, dropped connections: retried
     │   └── AtlasPermanentError      other 4xx: that cluster fails, the cycle goes on
@@ -43,6 +44,14 @@ class NoDeploymentsError(GitopsdError):
 
 class ListenError(GitopsdError):
     """An address to listen on cannot be bound: in use, not an address of this host, refused."""
+
+
+class StateError(GitopsdError):
+    """The state database cannot be used now.
+
+    Its disk is full, it cannot be written, or it was found corrupt in the middle of a call
+    (it is then moved aside and made afresh at its next use).
+    """
 
 
 class AtlasError(GitopsdError):

@@ -13,6 +13,7 @@ daemons or two tests in one process never share a counter. It must not serve HTT
     gitopsd_atlas_requests_total            counter    method, status ("200", "429", "error")
     gitopsd_atlas_rate_limit_remaining      gauge      (NaN until Atlas has said)
     gitopsd_git_fetch_failures_total        counter
+    gitopsd_state_db_rebuilds_total         counter
     gitopsd_webhooks_total                  counter    result
     gitopsd_build_info                      gauge = 1  version, python
     process_*                               the standard process collector (RSS, fds, CPU)
@@ -110,6 +111,11 @@ class Metrics:
             "Fetches of the watched repository that failed.",
             registry=into,
         )
+        self._state_db_rebuilds = prometheus_client.Counter(
+            "gitopsd_state_db_rebuilds_total",
+            "Times a corrupt state database was moved aside and made afresh (see the log).",
+            registry=into,
+        )
         self._webhooks = prometheus_client.Counter(
             "gitopsd_webhooks_total",
             "Requests to /hooks/git by result.",
@@ -165,6 +171,10 @@ class Metrics:
     def count_git_fetch_failure(self) -> None:
         """Count a failed fetch of the watched repository."""
         self._git_fetch_failures.inc()
+
+    def count_state_db_rebuild(self) -> None:
+        """Count a corrupt state database moved aside and made afresh."""
+        self._state_db_rebuilds.inc()
 
     def count_webhook(self, result: str) -> None:
         """Count one /hooks/git request by its result (the server's fixed set)."""

@@ -14,11 +14,15 @@ import hashlib
 import hmac
 import json
 import signal
+from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from support.daemon import notify_socket
 from test_daemon import SECRET, configure, loop, start
+
+from gitopsd.adapters import state_db
 
 __all__ = ["loop"]
 
@@ -165,3 +169,90 @@ def test_a_reload_that_changes_a_restart_only_setting_is_refused(loop, old, new,
         assert httpx.get(daemon.url + "/healthz").status_code == 200
         daemon.signal(signal.SIGTERM)
         assert daemon.exit_code() == 0
+
+
+def _metric(daemon, name: str) -> float:
+    text = httpx.get(daemon.url + "/metrics").text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    return float(families[name].samples[0].value)
+
+
+def _cycles_after(daemon, before: int, what: str) -> None:
+    daemon.logs.wait_for(
+        lambda items: sum(1 for i in items if i.get("event") == "cycle_finished") > before,
+        30,
+        what,
+    )
+
+
+def test_a_corrupt_state_database_is_kept_aside_and_rebuilt(loop):
+    """A database that is not one is moved aside, logged, counted and rebuilt; cycles go on."""
+    config = configure(loop, poll_s=3600)
+    state = loop.world.root / "state" / state_db.FILE_NAME
+    with notify_socket() as notify, start(config, notify) as daemon:
+        notify.wait("STATUS=drift: all 2 clusters in sync")
+        before = daemon.count("cycle_finished")
+        state.write_bytes(b"this is not a database" * 100)
+        daemon.signal(signal.SIGUSR1)
+        rebuilt = daemon.log("state_db_rebuilt")
+        assert rebuilt["level"] == "error"
+        kept = Path(str(rebuilt["kept"]))
+        assert kept.read_bytes() == b"this is not a database" * 100
+        _cycles_after(daemon, before, "the cycle on a rebuilt database")
+        assert daemon.count("cycle_failed") == 0
+        assert state_db.StateDB(state.parent).cycles()
+        assert _metric(daemon, "gitopsd_state_db_rebuilds") == 1
+        assert httpx.get(daemon.url + "/readyz").status_code == 200
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+
+
+def test_ready_turns_false_and_stays_false_while_cycles_fail_as_a_whole(loop):
+    """A cycle that raises makes /readyz 503 at once; polls of the same revision keep it so."""
+    config = configure(loop, poll_s=0.2, drift_s=3600)
+    state = loop.world.root / "state" / state_db.FILE_NAME
+    with notify_socket() as notify, start(config, notify) as daemon:
+        status = notify.wait("STATUS=drift: all 2 clusters in sync")
+        assert httpx.get(daemon.url + "/readyz").status_code == 200
+        success = _metric(daemon, "gitopsd_last_success_timestamp_seconds")
+        state.unlink()
+        state.mkdir()  # the database cannot be opened: every cycle fails as a whole
+        daemon.signal(signal.SIGUSR1)
+        daemon.log("cycle_failed")
+        heartbeats = notify.wait("WATCHDOG=1", after=status + 1)
+        for _ in range(3):  # a heartbeat a second: past three poll intervals of 0.2 s
+            heartbeats = notify.wait("WATCHDOG=1", after=heartbeats + 1)
+        ready = httpx.get(daemon.url + "/readyz")
+        assert ready.status_code == 503, ready.text
+        assert "the last cycle failed" in ready.text
+        assert _metric(daemon, "gitopsd_last_success_timestamp_seconds") == success
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+
+
+@pytest.mark.parametrize(
+    ("faults", "atlas"),
+    [
+        ({"script": ["401"] * 200}, ""),
+        ({"latency_ms": 2000}, "timeout_s = 0.3\nmax_attempts = 2\ndeadline_s = 1\n"),
+    ],
+    ids=["401", "hanging"],
+)
+def test_a_cycle_whose_atlas_reads_all_fail_is_not_a_success(loop, faults, atlas):
+    """Atlas answers 401 to everything, or never in time: not ready, no success recorded."""
+    loop.world.admin.put("/_emulator/faults", json=faults).raise_for_status()
+    config = configure(loop, poll_s=0.2, drift_s=3600)
+    text = config.read_text()
+    if atlas:
+        config.write_text(text.replace("timeout_s = 5\nmax_attempts = 4\n", atlas, 1))
+    with notify_socket() as notify, start(config, notify) as daemon:
+        daemon.log("cycle_finished")
+        heartbeats = notify.wait("WATCHDOG=1")
+        for _ in range(2):
+            heartbeats = notify.wait("WATCHDOG=1", after=heartbeats + 1)
+        ready = httpx.get(daemon.url + "/readyz")
+        assert ready.status_code == 503, ready.text
+        assert "could not read" in ready.text
+        assert _metric(daemon, "gitopsd_last_success_timestamp_seconds") == 0
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code(timeout_s=60) == 0
