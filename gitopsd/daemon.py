@@ -70,6 +70,8 @@ class _Last:
     success_at: float | None = None
     failure: str = ""
     """Why the last cycle was not a success ("" when it was, or before the first)."""
+    stale: bool = False
+    """The last cycle read the last good revision instead of the tip (Git away, unverified)."""
     summary: str = "no cycle yet"
     running_since: float | None = None
 
@@ -361,10 +363,12 @@ class Daemon:
                 checkout, self._first_notes = dataclasses.replace(checkout, notes=notes), ()
             if poll and checkout is not None and not self._wanted.is_set():
                 with self._state_lock:
-                    if (checkout.revision, checkout.tip) == (self._last.revision, self._last.tip):
-                        if self._last.healthy and not checkout.notes:  # nothing new: a success
-                            self._last.success_at = time.monotonic()
-                        return
+                    last = self._last
+                    unchanged = (checkout.revision, checkout.tip) == (last.revision, last.tip)
+                    if unchanged and last.healthy and not checkout.notes:  # nothing new
+                        last.success_at = time.monotonic()
+                    if unchanged and not (last.stale and not _stale(checkout.notes)):
+                        return  # else the tip is usable again: the cycle is done again on it
             while not self.stop.is_set():
                 self._wanted.clear()
                 full = full or self._full_wanted.is_set()
@@ -443,6 +447,7 @@ class Daemon:
             self._last.running_since = None
             self._last.summary = f"{summary} at {result.source.branch}@{result.revision[:12]}"
             self._last.failure = failure
+            self._last.stale = _stale(result.source.notes)
             if not failed:
                 self._last.success_at = now
         if not failed:
@@ -505,6 +510,11 @@ class Daemon:
         if age_s > window_s:
             return False, f"the last successful cycle was {age_s:.0f} s ago (> {window_s:.0f} s)"
         return True, ""
+
+
+def _stale(notes: tuple[SourceNote, ...]) -> bool:
+    """Whether a checkout with these notes is the last good revision instead of the tip."""
+    return any(n.code in (SourceNoteCode.FETCH_FAILED, SourceNoteCode.UNVERIFIED) for n in notes)
 
 
 def _failure(result: CycleResult, problems: tuple[str, ...]) -> str:

@@ -256,3 +256,23 @@ def test_a_cycle_whose_atlas_reads_all_fail_is_not_a_success(loop, faults, atlas
         assert _metric(daemon, "gitopsd_last_success_timestamp_seconds") == 0
         daemon.signal(signal.SIGTERM)
         assert daemon.exit_code(timeout_s=60) == 0
+
+
+def test_a_cycle_on_the_last_good_revision_is_redone_once_git_is_back(loop):
+    """A cycle while Git is away is not a success; the first poll that reaches Git redoes it."""
+    config = configure(loop, poll_s=0.2, drift_s=3600)
+    remote, away = loop.remote.path, loop.remote.path.with_name("away.git")
+    with notify_socket() as notify, start(config, notify) as daemon:
+        notify.wait("STATUS=drift: all 2 clusters in sync")
+        remote.rename(away)
+        before = daemon.count("cycle_finished")
+        daemon.signal(signal.SIGUSR1)
+        _cycles_after(daemon, before, "the cycle while Git is away")
+        ready = httpx.get(daemon.url + "/readyz")
+        assert ready.status_code == 503
+        assert "could not use the branch tip" in ready.text
+        away.rename(remote)
+        _cycles_after(daemon, before + 1, "the cycle once Git is back")
+        assert httpx.get(daemon.url + "/readyz").status_code == 200
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
