@@ -231,13 +231,22 @@ class Daemon:
         attempt = 0
         while not self.stop.is_set():
             attempt += 1
+            delay_s = min(60.0, 2.0**attempt)
             try:
                 assert self._runtime is not None
                 checkout = self._runtime.source.checkout()
             except GitopsdError as exc:
                 self.metrics.count_git_fetch_failure()
-                delay_s = min(60.0, 2.0**attempt)
                 log.warning("first_fetch_failed", error=str(exc), attempt=attempt, delay_s=delay_s)
+                self.notifier.status(f"waiting for the first fetch: {exc}")
+                self.stop.wait(delay_s)
+                continue
+            except Exception as exc:  # a bug: logged with its traceback, counted, retried
+                self.metrics.count_git_fetch_failure()
+                self.metrics.count_cycle_exception()
+                log.exception(
+                    "first_fetch_failed", error=str(exc), attempt=attempt, delay_s=delay_s
+                )
                 self.notifier.status(f"waiting for the first fetch: {exc}")
                 self.stop.wait(delay_s)
                 continue
@@ -391,6 +400,11 @@ class Daemon:
         except GitopsdError as exc:
             self.metrics.count_git_fetch_failure()
             log.warning("fetch_failed", error=str(exc))
+            return None
+        except Exception as exc:  # the job boundary: a bug, logged with its traceback, counted
+            self.metrics.count_git_fetch_failure()
+            self.metrics.count_cycle_exception()
+            log.exception("fetch_failed", error=str(exc))
             return None
         for note in checkout.notes:
             if note.code is SourceNoteCode.FETCH_FAILED:

@@ -19,6 +19,7 @@ report branch rules live in ``report_branch``), must not log, and must not let a
 from __future__ import annotations
 
 import contextlib
+import posixpath
 import shutil
 import subprocess
 import tempfile
@@ -190,6 +191,10 @@ class _DamagedError(GitError):
     """The clone is broken in a way only cloning again repairs."""
 
 
+class _WorktreeError(_DamagedError):
+    """The clone's worktree does not hold what its revision has (it was changed under us)."""
+
+
 class _UnreachableError(GitError):
     """The remote could not tell the branch tip, or has no such branch."""
 
@@ -286,7 +291,8 @@ class GitSource:
                 except GitError as exc:
                     if last_try:
                         raise
-                    self._suspect = f"git failed in the clone at {self.path} ({exc})"
+                    suspect = f"git failed in the clone at {self.path} ({exc})"
+                    self._suspect = str(exc) if isinstance(exc, _WorktreeError) else suspect
             raise AssertionError  # pragma: no cover (the loop returns or raises)
 
     def _update(self, s: _Session, notes: list[SourceNote]) -> Checkout:
@@ -312,7 +318,7 @@ class GitSource:
             rewritten = f"{self.settings.branch} was rewritten: {head} is no longer in its history"
             notes.append(SourceNote(code=SourceNoteCode.HISTORY_REWRITTEN, message=rewritten))
         self._place(s, tip, moved=tip != head)
-        return self._served(tip, tip="", notes=notes)
+        return self._served(s, tip, tip="", notes=notes)
 
     def _fall_back(
         self, s: _Session, head: str, *, tip: str, why: str, notes: list[SourceNote]
@@ -323,7 +329,7 @@ class GitSource:
                 f"{why}; the clone's revision {head} is not verified either", hint=_CHECK_SIGNERS
             )
         self._place(s, head, moved=False)
-        return self._served(head, tip=tip, notes=notes)
+        return self._served(s, head, tip=tip, notes=notes)
 
     def _fetch(self, s: _Session, head: str | None) -> str:
         """The remote tip, fetched when the clone lacks it; _UnreachableError when unknowable."""
@@ -361,9 +367,17 @@ class GitSource:
             s.run("clean", "-ffdxq")
             self._checked = True
 
-    def _served(self, revision: str, *, tip: str, notes: list[SourceNote]) -> Checkout:
-        manifests = (self.path / self.settings.path).resolve()
-        if not manifests.is_dir() or not manifests.is_relative_to(self.path):
+    def _served(self, s: _Session, revision: str, *, tip: str, notes: list[SourceNote]) -> Checkout:
+        manifests = self._manifests()
+        if manifests is None:
+            inside = posixpath.normpath(self.settings.path)
+            name = f"{revision}^{{tree}}" if inside == "." else f"{revision}:{inside}"
+            if s.attempt("cat-file", "-t", name).out.strip() == "tree":
+                raise _WorktreeError(
+                    f"the clone at {self.path} had something else than the directory"
+                    f" {self.settings.path} that {revision[:12]} holds there (a symbolic link"
+                    " loop, say)"
+                )
             raise ConfigError(
                 f"[git] path: {self.settings.path} is not a directory in"
                 f" {self.settings.branch}@{revision[:12]}; point it at the manifests directory"
@@ -378,6 +392,15 @@ class GitSource:
             notes=tuple(notes),
         )
 
+    def _manifests(self) -> Path | None:
+        """``[git] path`` in the worktree, resolved; None unless a directory inside the clone."""
+        try:
+            manifests = (self.path / self.settings.path).resolve()
+            usable = manifests.is_dir() and manifests.is_relative_to(self.path)
+        except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop
+            return None
+        return manifests if usable else None
+
     def _branch(self, s: _Session) -> str:
         return f"{self.settings.branch} of {s.access.shown}"
 
@@ -385,12 +408,22 @@ class GitSource:
 
     def _damage(self, access: Access) -> str:
         """Why the clone must be made again; "" when it is usable or simply not there yet."""
-        git_dir = self.path / ".git"
         if self._suspect:
             suspect, self._suspect = self._suspect, ""
             return suspect
+        try:
+            return self._inspect(access)
+        except OSError as exc:
+            return f"the clone at {self.path} could not be inspected ({exc.strerror or exc})"
+
+    def _inspect(self, access: Access) -> str:
+        git_dir = self.path / ".git"
+        if self.path.is_symlink() and not self.path.is_dir():
+            return f"the clone at {self.path} was a symbolic link that leads to no directory"
         if not self.path.exists():
             return ""
+        if not self.path.is_dir():
+            return f"the clone at {self.path} was not a directory"
         if not git_dir.is_dir():
             return f"the clone at {self.path} had no .git directory (an interrupted clone)"
         for leftover in git_dir.glob(_REPORT_TMP + "*"):  # a report commit cut short by a kill
@@ -411,7 +444,10 @@ class GitSource:
     def _remove_clone(self) -> None:
         self._checked = False
         try:
-            shutil.rmtree(self.path)
+            if self.path.is_symlink() or not self.path.is_dir():
+                self.path.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(self.path)
         except OSError as exc:
             raise GitError(f"cannot remove the damaged clone {self.path}: {exc.strerror}") from exc
 
@@ -419,7 +455,12 @@ class GitSource:
         """An empty repository at ``<state dir>/repo`` when there is none yet."""
         if (self.path / ".git").is_dir():
             return
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GitError(
+                f"cannot make the clone directory {self.path}: {exc.strerror or exc}"
+            ) from None
         env = access.environment() | {
             "GIT_DIR": str(self.path / ".git"),
             "GIT_WORK_TREE": str(self.path),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import shutil
 import signal
 from pathlib import Path
 
@@ -274,5 +275,52 @@ def test_a_cycle_on_the_last_good_revision_is_redone_once_git_is_back(loop):
         away.rename(remote)
         _cycles_after(daemon, before + 1, "the cycle once Git is back")
         assert httpx.get(daemon.url + "/readyz").status_code == 200
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+
+
+def _loop_symlink(path: Path) -> None:
+    """Replace ``path`` (a directory) with a symbolic link that points at itself."""
+    shutil.rmtree(path)
+    path.symlink_to(path.name)
+
+
+@pytest.mark.parametrize("looped", ["repo", "repo/manifests"])
+def test_a_clone_replaced_by_a_symlink_loop_is_made_again(loop, looped):
+    """The running daemon's clone (or its manifests directory) becomes a symlink loop: recloned."""
+    config = configure(loop, poll_s=0.2, drift_s=3600)
+    state = loop.world.root / "state"
+    with notify_socket() as notify, start(config, notify) as daemon:
+        notify.wait("STATUS=drift: all 2 clusters in sync")
+        before = daemon.count("cycle_finished")
+        _loop_symlink(state / looped)
+        daemon.signal(signal.SIGUSR1)
+        _cycles_after(daemon, before, "a cycle after the loop")
+        assert (state / "repo").is_dir()
+        assert not (state / "repo").is_symlink()
+        assert not (state / looped).is_symlink()
+        report = json.loads((state / "report" / "report.json").read_text())
+        assert "recloned" in [n["code"] for n in report["source"]["notes"]]
+        assert daemon.count("cycle_failed") == 0
+        assert "Traceback" not in json.dumps(daemon.logs.snapshot())
+        assert httpx.get(daemon.url + "/readyz").status_code == 200
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+
+
+@pytest.mark.parametrize("looped", ["repo", "repo/manifests"])
+def test_a_restart_over_a_clone_that_is_a_symlink_loop_gets_ready(loop, looped):
+    """A restart finds the loop: the clone is made again before READY=1, no traceback."""
+    config = configure(loop, poll_s=0.2, drift_s=3600)
+    state = loop.world.root / "state"
+    with notify_socket() as notify, start(config, notify) as daemon:
+        notify.wait("STATUS=drift: all 2 clusters in sync")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+    _loop_symlink(state / looped)
+    with notify_socket() as notify, start(config, notify) as daemon:
+        notify.wait("STATUS=drift: all 2 clusters in sync")
+        assert "Traceback" not in json.dumps(daemon.logs.snapshot())
+        assert not (state / looped).is_symlink()
         daemon.signal(signal.SIGTERM)
         assert daemon.exit_code() == 0
