@@ -117,6 +117,9 @@ class Daemon:
         self._scheduler: scheduler.Scheduler | None = None
         self._heartbeat_at = time.monotonic()
         self._first_notes: tuple[SourceNote, ...] = ()
+        self._requests = 0  # requested cycles (SIGUSR1, webhooks) not yet served
+        self._requests_told = 0  # of those, how many a cycle_deferred line has counted
+        self._fetch_error = ""
 
     # -- the process ----------------------------------------------------------------------------
 
@@ -347,6 +350,8 @@ class Daemon:
         """
         if full:
             self._full_wanted.set()
+        with self._state_lock:
+            self._requests += 1
         self._wanted.set()
         if self._scheduler is not None:
             self._scheduler.run_soon("poll")
@@ -366,6 +371,7 @@ class Daemon:
         try:
             checkout = self._fetch() if poll else None
             if poll and checkout is None:
+                self._tell_deferred()
                 return
             if checkout is not None and self._first_notes:
                 notes = (*self._first_notes, *checkout.notes)
@@ -379,6 +385,8 @@ class Daemon:
                     if unchanged and not (last.stale and not _stale(checkout.notes)):
                         return  # else the tip is usable again: the cycle is done again on it
             while not self.stop.is_set():
+                with self._state_lock:
+                    self._requests = self._requests_told = 0
                 self._wanted.clear()
                 full = full or self._full_wanted.is_set()
                 self._full_wanted.clear()
@@ -390,9 +398,24 @@ class Daemon:
         finally:
             self._cycle_lock.release()
 
+    def _tell_deferred(self) -> None:
+        """Log and count requested cycles that a failed checkout keeps from running now."""
+        with self._state_lock:
+            untold, self._requests_told = self._requests - self._requests_told, self._requests
+        if untold <= 0 or self.stop.is_set():
+            return
+        self.metrics.count_deferred_requests(untold)
+        log.warning(
+            "cycle_deferred",
+            requests=untold,
+            reason=f"no revision of the watched branch can be checked out: {self._fetch_error}",
+            hint="the requested cycle runs at the first poll that checks one out; see fetch_failed",
+        )
+
     def _fetch(self) -> source.Checkout | None:
         """The watched branch now; None (counted, logged) when there is no revision to read."""
         runtime = self._runtime
+        self._fetch_error = "gitopsd is stopping"
         if runtime is None or self.stop.is_set():
             return None
         try:
@@ -400,11 +423,13 @@ class Daemon:
         except GitopsdError as exc:
             self.metrics.count_git_fetch_failure()
             log.warning("fetch_failed", error=str(exc))
+            self._fetch_error = str(exc)
             return None
         except Exception as exc:  # the job boundary: a bug, logged with its traceback, counted
             self.metrics.count_git_fetch_failure()
             self.metrics.count_cycle_exception()
             log.exception("fetch_failed", error=str(exc))
+            self._fetch_error = f"an unexpected error: {exc}"
             return None
         for note in checkout.notes:
             if note.code is SourceNoteCode.FETCH_FAILED:

@@ -8,6 +8,7 @@ daemons or two tests in one process never share a counter. It must not serve HTT
 
     gitopsd_cycle_duration_seconds          histogram  result
     gitopsd_cycle_exceptions_total          counter
+    gitopsd_cycle_requests_deferred_total   counter
     gitopsd_last_success_timestamp_seconds  gauge
     gitopsd_clusters                        gauge      status (every status, zeros included)
     gitopsd_atlas_requests_total            counter    method, status ("200", "429", "error")
@@ -84,6 +85,12 @@ class Metrics:
             "Cycles that ended in an unexpected exception (a bug: see the log).",
             registry=into,
         )
+        self._cycle_requests_deferred = prometheus_client.Counter(
+            "gitopsd_cycle_requests_deferred_total",
+            "Requested cycles (SIGUSR1, push webhooks) that could not run when asked, because"
+            " no revision could be checked out; each runs at the first poll that checks one out.",
+            registry=into,
+        )
         self._last_success = prometheus_client.Gauge(
             "gitopsd_last_success_timestamp_seconds",
             "Unix time the last successful cycle finished; 0 before the first.",
@@ -142,6 +149,10 @@ class Metrics:
     def count_cycle_exception(self) -> None:
         """Count a cycle that ended in an unexpected exception."""
         self._cycle_exceptions.inc()
+
+    def count_deferred_requests(self, n: int) -> None:
+        """Count ``n`` requested cycles that could not run when asked."""
+        self._cycle_requests_deferred.inc(n)
 
     def set_last_success(self, unix_s: float) -> None:
         """Record when the last successful cycle finished (Unix seconds)."""

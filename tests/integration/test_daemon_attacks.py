@@ -324,3 +324,24 @@ def test_a_restart_over_a_clone_that_is_a_symlink_loop_gets_ready(loop, looped):
         assert not (state / looped).is_symlink()
         daemon.signal(signal.SIGTERM)
         assert daemon.exit_code() == 0
+
+
+def test_a_requested_cycle_that_cannot_run_is_logged_counted_and_run_later(loop):
+    """SIGUSR1 while no revision can be checked out: cycle_deferred, counted, run once it can."""
+    config = configure(loop, poll_s=3600, drift_s=3600)
+    remote, away = loop.remote.path, loop.remote.path.with_name("away.git")
+    with notify_socket() as notify, start(config, notify) as daemon:
+        notify.wait("STATUS=drift: all 2 clusters in sync")
+        before = daemon.count("cycle_finished")
+        shutil.rmtree(loop.world.root / "state" / "repo")
+        remote.rename(away)
+        daemon.signal(signal.SIGUSR1)
+        deferred = daemon.log("cycle_deferred")
+        assert "no revision" in str(deferred["reason"])
+        assert _metric(daemon, "gitopsd_cycle_requests_deferred") == 1
+        away.rename(remote)
+        daemon.signal(signal.SIGUSR1)
+        _cycles_after(daemon, before, "the deferred cycle")
+        assert daemon.count("cycle_finished") == before + 1
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
