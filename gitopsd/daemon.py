@@ -49,7 +49,13 @@ from gitopsd.adapters import (
 )
 from gitopsd.core import report
 from gitopsd.core.outcome import CycleResult, SourceNote, SourceNoteCode
-from gitopsd.errors import ConfigError, GitopsdError, ListenError, StateLockedError
+from gitopsd.errors import (
+    ConfigError,
+    GitDiskFullError,
+    GitopsdError,
+    ListenError,
+    StateLockedError,
+)
 
 EXIT_OK = 0
 EXIT_LOCKED = 1
@@ -72,6 +78,9 @@ class _Last:
     """Why the last cycle was not a success ("" when it was, or before the first)."""
     stale: bool = False
     """The last cycle read the last good revision instead of the tip (Git away, unverified)."""
+    retry_at: float = 0.0
+    retry_s: float = 0.0
+    """After a cycle that failed as a whole: when a poll may try it again, and the wait."""
     summary: str = "no cycle yet"
     running_since: float | None = None
 
@@ -382,8 +391,10 @@ class Daemon:
                     unchanged = (checkout.revision, checkout.tip) == (last.revision, last.tip)
                     if unchanged and last.healthy and not checkout.notes:  # nothing new
                         last.success_at = time.monotonic()
-                    if unchanged and not (last.stale and not _stale(checkout.notes)):
-                        return  # else the tip is usable again: the cycle is done again on it
+                    back = last.stale and not _stale(checkout.notes)  # the tip is usable again
+                    due = 0 < last.retry_at <= time.monotonic()  # a failed cycle's retry
+                    if unchanged and not back and not due:
+                        return
             while not self.stop.is_set():
                 with self._state_lock:
                     self._requests = self._requests_told = 0
@@ -420,6 +431,12 @@ class Daemon:
             return None
         try:
             checkout = runtime.source.checkout()
+        except GitDiskFullError as exc:
+            self._fetch_error = str(exc)
+            if not exc.deferred:  # else no fetch was tried: the source waits for space
+                self.metrics.count_git_fetch_failure()
+                log.warning("fetch_failed", error=str(exc), retry_in_s=round(exc.retry_in_s))
+            return None
         except GitopsdError as exc:
             self.metrics.count_git_fetch_failure()
             log.warning("fetch_failed", error=str(exc))
@@ -431,6 +448,7 @@ class Daemon:
             log.exception("fetch_failed", error=str(exc))
             self._fetch_error = f"an unexpected error: {exc}"
             return None
+        self._fetch_error = ""
         for note in checkout.notes:
             if note.code is SourceNoteCode.FETCH_FAILED:
                 self.metrics.count_git_fetch_failure()
@@ -454,8 +472,13 @@ class Daemon:
                 log.exception("cycle_failed", error=str(exc))
                 self.notifier.status(f"last cycle failed: {exc}")
                 with self._state_lock:
-                    self._last.running_since = None
-                    self._last.failure = f"the last cycle failed: {exc}"
+                    last = self._last
+                    last.running_since = None
+                    last.failure = f"the last cycle failed: {exc}"
+                    if checkout is not None:  # polls retry it after a wait, not at every poll
+                        last.revision, last.tip = checkout.revision, checkout.tip
+                        last.retry_s = self._retry_wait_s(last.retry_s)
+                        last.retry_at = time.monotonic() + last.retry_s
                 return
             if runtime.parsed is None or runtime.parsed.rebuilt:
                 _freeze_what_lives()
@@ -487,6 +510,7 @@ class Daemon:
             self._last.summary = f"{summary} at {result.source.branch}@{result.revision[:12]}"
             self._last.failure = failure
             self._last.stale = _stale(result.source.notes)
+            self._last.retry_at = self._last.retry_s = 0.0
             if not failed:
                 self._last.success_at = now
         if not failed:
@@ -501,6 +525,17 @@ class Daemon:
             read=len(result.observed),
         )
         self.notifier.status(self._last.summary)
+
+    def _retry_wait_s(self, previous_s: float) -> float:
+        """The wait before a failed cycle is tried again by a poll.
+
+        One poll interval first, then doubling, up to the drift interval (whose full cycle
+        runs anyway).
+        """
+        settings = self._settings
+        poll_s = settings.git.poll_interval_s if settings else 60.0
+        drift_s = settings.reconcile.drift_interval_s if settings else 900.0
+        return min(max(poll_s, 2 * previous_s), max(drift_s, poll_s))
 
     def _heartbeat(self) -> None:
         """WATCHDOG=1 while the scheduler runs jobs and no cycle is stuck."""
@@ -547,7 +582,9 @@ class Daemon:
         age_s = time.monotonic() - success_at
         window_s = 3 * settings.git.poll_interval_s
         if age_s > window_s:
-            return False, f"the last successful cycle was {age_s:.0f} s ago (> {window_s:.0f} s)"
+            why = f"the last successful cycle was {age_s:.0f} s ago (> {window_s:.0f} s)"
+            fetch_error = self._fetch_error
+            return False, f"{why}; the last fetch failed: {fetch_error}" if fetch_error else why
         return True, ""
 
 

@@ -12,7 +12,8 @@
     │   └── AtlasPermanentError      other 4xx: that cluster fails, the cycle goes on
     │       └── AtlasConfigError     401, 403, 410 VERSION_GONE: fix the setup (also a ConfigError)
     └── GitError                     git could not fetch, verify or publish; the message is scrubbed
-        └── GitConflictError         the report branch kept moving under the push: next cycle
+        ├── GitConflictError         the report branch kept moving under the push: next cycle
+        └── GitDiskFullError         the state directory's file system is full: retried later
 
 Problems *inside* manifests are not exceptions: they are ``core.problems.Problem`` values,
 collected all at once, because one bad file must never stop the others from being read.
@@ -108,3 +109,18 @@ class GitError(GitopsdError):
 
 class GitConflictError(GitError):
     """The report branch moved under every push attempt; the next cycle tries again."""
+
+
+class GitDiskFullError(GitError):
+    """The file system of the state directory is full: the clone cannot be fetched into.
+
+    ``deferred`` is True when no attempt was made this time, because the source waits before
+    it tries again (``retry_in_s``).
+    """
+
+    def __init__(
+        self, message: str, *, hint: str = "", deferred: bool = False, retry_in_s: float = 0.0
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.deferred = deferred
+        self.retry_in_s = retry_in_s

@@ -19,11 +19,14 @@ report branch rules live in ``report_branch``), must not log, and must not let a
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import posixpath
 import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -34,7 +37,7 @@ from gitopsd import config
 from gitopsd.adapters import report_branch, signatures
 from gitopsd.adapters.git_access import Access, scrub
 from gitopsd.core.outcome import SourceNote, SourceNoteCode
-from gitopsd.errors import ConfigError, GitError
+from gitopsd.errors import ConfigError, GitDiskFullError, GitError
 from gitopsd.source import Checkout, Published, ReportCommit
 
 TIMEOUT_S = 300.0
@@ -44,6 +47,14 @@ REPORT_FETCH_DEPTH = 50
 _TRACKING = "refs/remotes/origin/"
 _LOCK_FILES = ("index.lock", "HEAD.lock", "shallow.lock", "config.lock", "packed-refs.lock")
 _VERIFIED_MEMORY = 256
+_NO_SPACE = ("No space left on device", "Disk quota exceeded")
+"""strerror(ENOSPC) and strerror(EDQUOT) as git prints them: it runs in the C locale."""
+FULL_RETRY_MIN_S = 30.0
+FULL_RETRY_MAX_S = 600.0
+"""After a full disk, the wait before the next attempt: doubled per failure, within these."""
+FREED_BYTES = 1 << 20
+"""Space freed since the failure that ends the wait at once."""
+_FREE_SPACE = "free space in [state] dir (or give it a larger file system); gitopsd tries again"
 _BOILERPLATE = frozenset(
     {"Please make sure you have the correct access rights", "and the repository exists."}
 )
@@ -89,6 +100,14 @@ def _failure(access: Access, args: tuple[str, ...], result: _Result) -> str:
     return access.scrub(f"git {verb} failed: {said}")
 
 
+def _error(access: Access, args: tuple[str, ...], result: _Result) -> GitError:
+    """The error of a failed command: GitDiskFullError when git could not write for space."""
+    message = _failure(access, args, result)
+    if any(words in result.err for words in _NO_SPACE):
+        return GitDiskFullError(message, hint=_FREE_SPACE)
+    return GitError(message)
+
+
 def _tip(ls_remote: str, ref: str) -> str | None:
     for line in ls_remote.splitlines():
         sha, _, name = line.partition("\t")
@@ -124,7 +143,7 @@ class _Session:
         """Run ``git args`` and return its output; GitError (scrubbed) when it fails."""
         result = self.attempt(*args, env=env)
         if result.status != 0:
-            raise GitError(_failure(self.access, args, result))
+            raise _error(self.access, args, result)
         return result.out
 
     def revision(self, name: str) -> str | None:
@@ -209,6 +228,43 @@ class _Verdict:
     reason: str = ""
 
 
+class _FullDisk:
+    """The wait after the state directory's file system was found full.
+
+    While it lasts, a checkout tries nothing (``GitDiskFullError`` with ``deferred``): a full
+    disk cannot take a new clone, and making one again at every poll only churns. It ends
+    when its time is up, or at once when ``FREED_BYTES`` more are free than at the failure.
+    """
+
+    def __init__(self) -> None:
+        self.until = 0.0
+        self.delay_s = 0.0
+        self.free: int | None = None
+        self.message = ""
+
+    def check(self, free: int | None) -> None:
+        """Raise the deferred error while the wait lasts and no space was freed."""
+        left_s = self.until - time.monotonic()
+        freed = free is not None and self.free is not None and free >= self.free + FREED_BYTES
+        if left_s > 0 and not freed:
+            raise GitDiskFullError(self.message, hint=_FREE_SPACE, deferred=True, retry_in_s=left_s)
+
+    def failed(self, why: str, *, free: int | None, base_s: float) -> GitDiskFullError:
+        """Start (or double) the wait after a failure; the error that says so."""
+        self.delay_s = min(FULL_RETRY_MAX_S, max(base_s, 2 * self.delay_s))
+        self.until = time.monotonic() + self.delay_s
+        self.free = free
+        self.message = (
+            f"{why}; the next attempt waits {self.delay_s:.0f} s after this one, or until"
+            " space is freed"
+        )
+        return GitDiskFullError(self.message, hint=_FREE_SPACE, retry_in_s=self.delay_s)
+
+    def cleared(self) -> None:
+        """A checkout worked: the next failure starts from the shortest wait."""
+        self.until, self.delay_s, self.free = 0.0, 0.0, None
+
+
 class GitSource:
     """The watched branch of a Git repository, cloned under ``<state_dir>/repo``; a ReportSink.
 
@@ -242,6 +298,7 @@ class GitSource:
         self._lock = threading.Lock()
         self._checked = False  # the worktree was forced to HEAD and the objects checked
         self._suspect = ""  # why the clone is distrusted after a local git failure
+        self._full = _FullDisk()
         self._verified: set[str] = set()
 
     def __repr__(self) -> str:
@@ -276,24 +333,48 @@ class GitSource:
         """
         with self._lock:
             access = self._access()
-            notes: list[SourceNote] = []
-            for last_try in (False, True):
-                damage = self._damage(access)
-                if damage:
-                    self._remove_clone()
-                    notes.append(SourceNote(code=SourceNoteCode.RECLONED, message=damage))
+            self._full.check(self._free_bytes())
+            try:
+                checkout = self._checkout(access)
+            except GitDiskFullError as exc:
+                raise self._full.failed(
+                    f"the file system of {self.state_dir} is full: {exc}",
+                    free=self._free_bytes(),
+                    base_s=self._base_wait_s(),
+                ) from None
+            self._full.cleared()
+            return checkout
+
+    def _checkout(self, access: Access) -> Checkout:
+        notes: list[SourceNote] = []
+        for last_try in (False, True):
+            damage = self._damage(access)
+            if damage:
+                self._remove_clone()
+                notes.append(SourceNote(code=SourceNoteCode.RECLONED, message=damage))
+            try:
                 self._ensure_clone(access)
-                try:
-                    with _session(self.path, access) as session:
-                        return self._update(session, notes)
-                except (_UnreachableError, _UnverifiedError):
+                with _session(self.path, access) as session:
+                    return self._update(session, notes)
+            except (_UnreachableError, _UnverifiedError, GitDiskFullError):
+                raise
+            except GitError as exc:
+                if last_try:
                     raise
-                except GitError as exc:
-                    if last_try:
-                        raise
-                    suspect = f"git failed in the clone at {self.path} ({exc})"
-                    self._suspect = str(exc) if isinstance(exc, _WorktreeError) else suspect
-            raise AssertionError  # pragma: no cover (the loop returns or raises)
+                suspect = f"git failed in the clone at {self.path} ({exc})"
+                self._suspect = str(exc) if isinstance(exc, _WorktreeError) else suspect
+        raise AssertionError  # pragma: no cover (the loop returns or raises)
+
+    def _free_bytes(self) -> int | None:
+        """Bytes this user may still write on the state directory's file system."""
+        try:
+            found = os.statvfs(self.state_dir)
+        except OSError:
+            return None
+        return found.f_bavail * found.f_frsize
+
+    def _base_wait_s(self) -> float:
+        return max(FULL_RETRY_MIN_S, 2 * self.settings.poll_interval_s)
 
     def _update(self, s: _Session, notes: list[SourceNote]) -> Checkout:
         head = s.revision("HEAD")
@@ -346,11 +427,14 @@ class GitSource:
                 hint="check [git] branch: it names a branch of that repository",
             )
         if s.revision(tip) == tip:
-            s.run("update-ref", f"{_TRACKING}{branch}", tip)
+            if s.revision(f"{_TRACKING}{branch}") != tip:  # no write when nothing moves
+                s.run("update-ref", f"{_TRACKING}{branch}", tip)
             return tip
         depth = self.settings.depth if head is None else 0
         try:
             return s.fetch(branch, depth=depth, unshallow=self.settings.depth == 0 and s.shallow)
+        except GitDiskFullError:
+            raise
         except GitError as exc:
             # ls-remote just worked, so the clone itself may be what fails; a fetch that fails
             # in an intact clone is the network's doing, and the last good revision stays.
@@ -458,9 +542,10 @@ class GitSource:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise GitError(
-                f"cannot make the clone directory {self.path}: {exc.strerror or exc}"
-            ) from None
+            message = f"cannot make the clone directory {self.path}: {exc.strerror or exc}"
+            if exc.errno in {errno.ENOSPC, errno.EDQUOT}:
+                raise GitDiskFullError(message, hint=_FREE_SPACE) from None
+            raise GitError(message) from None
         env = access.environment() | {
             "GIT_DIR": str(self.path / ".git"),
             "GIT_WORK_TREE": str(self.path),
@@ -468,7 +553,7 @@ class GitSource:
         args = ("init", "--quiet", str(self.path))
         result = _git(self.path, args, env)
         if result.status != 0:
-            raise GitError(_failure(access, args, result))
+            raise _error(access, args, result)
         with _session(self.path, access) as s:
             # gc in the foreground of the fetch that triggers it: no detached process outlives
             # the command, and no stale gc.pid is left by a crash.

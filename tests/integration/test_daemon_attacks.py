@@ -10,12 +10,16 @@ notifications to systemd, its HTTP answers and metrics, the remote and the emula
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
 import shutil
 import signal
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 import pytest
@@ -343,5 +347,90 @@ def test_a_requested_cycle_that_cannot_run_is_logged_counted_and_run_later(loop)
         daemon.signal(signal.SIGUSR1)
         _cycles_after(daemon, before, "the deferred cycle")
         assert daemon.count("cycle_finished") == before + 1
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+
+
+@pytest.fixture
+def small_state_disk(loop) -> Iterator[Path]:
+    """The state directory on a 16 MiB tmpfs of its own (root and mount(8) needed; else skip)."""
+    state = loop.world.root / "state"
+    state.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(state)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield state
+    finally:
+        subprocess.run(["umount", "--lazy", str(state)], check=False)
+
+
+def _fill(directory: Path) -> Path:
+    """Write a file in ``directory`` until its file system is full; the file."""
+    filler = directory / "filler"
+    with filler.open("wb") as out, pytest.raises(OSError, match="No space left") as full:
+        _write_forever(out)
+    assert full.value.errno == errno.ENOSPC
+    return filler
+
+
+def _write_forever(out: BinaryIO) -> None:
+    while True:
+        out.write(b"\0" * 65536)
+        out.flush()
+
+
+def test_a_full_state_disk_backs_off_instead_of_making_the_clone_on_every_poll(
+    loop, small_state_disk
+):
+    """A full disk and a lost clone: a few attempts, not one a poll; it comes back with space."""
+    config = configure(loop, poll_s=0.2, drift_s=3600)
+    state = small_state_disk
+    with notify_socket() as notify, start(config, notify) as daemon:
+        status = notify.wait("STATUS=drift: all 2 clusters in sync")
+        shutil.rmtree(state / "repo")
+        filler = _fill(state)
+        failed = daemon.log("fetch_failed")
+        assert "is full" in str(failed["error"])
+        beats = notify.wait("WATCHDOG=1", after=status + 1)
+        for _ in range(5):  # a heartbeat a second: 25 polls of 0.2 s
+            beats = notify.wait("WATCHDOG=1", after=beats + 1)
+        assert daemon.count("fetch_failed") <= 2, [
+            i.get("error") for i in daemon.logs.snapshot() if i.get("event") == "fetch_failed"
+        ]
+        before = daemon.count("cycle_finished")
+        filler.unlink()
+        daemon.signal(signal.SIGUSR1)
+        _cycles_after(daemon, before, "a cycle once there is space again")
+        assert (state / "repo" / "manifests").is_dir()
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+
+
+def test_a_new_revision_whose_cycle_fails_as_a_whole_is_retried_with_backoff(loop):
+    """Every cycle of a new commit raises: retried after growing waits, not at every poll."""
+    config = configure(loop, poll_s=0.2, drift_s=3600)
+    state = loop.world.root / "state" / state_db.FILE_NAME
+    with notify_socket() as notify, start(config, notify) as daemon:
+        status = notify.wait("STATUS=drift: all 2 clusters in sync")
+        state.unlink()
+        state.mkdir()  # SQLite cannot open it: every cycle fails as a whole
+        text = (loop.user.path / "manifests/backups.yaml").read_text()
+        loop.user.write("manifests/backups.yaml", text + "# a new revision\n")
+        loop.push("a new revision")
+        daemon.log("cycle_failed")
+        beats = notify.wait("WATCHDOG=1", after=status + 1)
+        for _ in range(5):  # a heartbeat a second: 25 polls of 0.2 s
+            beats = notify.wait("WATCHDOG=1", after=beats + 1)
+        assert 2 <= daemon.count("cycle_failed") <= 6
+        before = daemon.count("cycle_finished")
+        state.rmdir()
+        _cycles_after(daemon, before, "the retry once the database can be opened")
+        assert httpx.get(daemon.url + "/readyz").status_code == 200
         daemon.signal(signal.SIGTERM)
         assert daemon.exit_code() == 0
