@@ -268,7 +268,7 @@ class Daemon:
         return False
 
     def _start_scheduler(self, settings: config.Settings) -> scheduler.Scheduler:
-        jobs = scheduler.Scheduler()
+        jobs = scheduler.Scheduler(on_clock_step=self._on_clock_step)
         self._add_jobs(jobs, settings)
         jobs.start()
         return jobs
@@ -536,6 +536,14 @@ class Daemon:
         poll_s = settings.git.poll_interval_s if settings else 60.0
         drift_s = settings.reconcile.drift_interval_s if settings else 900.0
         return min(max(poll_s, 2 * previous_s), max(drift_s, poll_s))
+
+    def _on_clock_step(self, step_s: float) -> None:
+        log.warning(
+            "wall_clock_stepped",
+            step_s=round(step_s, 3),
+            hint="the jobs were moved with it: polls, drift checks and the watchdog keep their"
+            " intervals; check the host's time synchronisation",
+        )
 
     def _heartbeat(self) -> None:
         """WATCHDOG=1 while the scheduler runs jobs and no cycle is stuck."""

@@ -23,6 +23,7 @@ import errno
 import os
 import posixpath
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -71,24 +72,43 @@ def _git(cwd: Path, args: tuple[str, ...], env: Mapping[str, str]) -> _Result:
     """Run ``git args`` in ``cwd`` with exactly ``env``: the exit status and output, never raises.
 
     Run without GitPython's ``execute``, which adds the whole of ``os.environ`` to what it is
-    given: ``env`` is complete (``Access.environment``), secrets already left out.
+    given: ``env`` is complete (``Access.environment``), secrets already left out. A timer
+    thread kills a command that runs past ``TIMEOUT_S``; waiting for it never polls a clock.
     """
     try:
-        done = subprocess.run(  # noqa: S603 - git itself, arguments built here
+        process = subprocess.Popen(  # noqa: S603 - git itself, arguments built here
             [str(git.Git.GIT_PYTHON_GIT_EXECUTABLE), *args],
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=TIMEOUT_S,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
-    except subprocess.TimeoutExpired:
-        return _Result(124, "", f"git did not finish within {TIMEOUT_S:.0f} s and was stopped")
     except OSError as exc:  # no git, or the working directory is gone
         return _Result(127, "", f"git could not be started: {exc.strerror or exc}")
-    out = done.stdout.decode("utf-8", "replace")
-    return _Result(done.returncode, out.removesuffix("\n"), done.stderr.decode("utf-8", "replace"))
+    stopped = threading.Event()
+
+    def stop() -> None:
+        stopped.set()
+        process.kill()
+
+    timer = threading.Timer(TIMEOUT_S, stop)
+    timer.daemon = True
+    # Started with every signal blocked, so the kernel never hands the process's signals to
+    # a thread that only waits to kill git (Python runs handlers in the main thread alone).
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        timer.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    try:
+        out, err = process.communicate()
+    finally:
+        timer.cancel()
+    if stopped.is_set():
+        return _Result(124, "", f"git did not finish within {TIMEOUT_S:.0f} s and was stopped")
+    text = out.decode("utf-8", "replace").removesuffix("\n")
+    return _Result(process.returncode, text, err.decode("utf-8", "replace"))
 
 
 def _failure(access: Access, args: tuple[str, ...], result: _Result) -> str:

@@ -14,6 +14,7 @@ import errno
 import hashlib
 import hmac
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -432,5 +433,50 @@ def test_a_new_revision_whose_cycle_fails_as_a_whole_is_retried_with_backoff(loo
         state.rmdir()
         _cycles_after(daemon, before, "the retry once the database can be opened")
         assert httpx.get(daemon.url + "/readyz").status_code == 200
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+
+
+def _libfaketime() -> Path:
+    """Debian's libfaketime (``apt-get install faketime``; ``make test`` installs it as root).
+
+    Skips without it, except in CI (``CI=true``), where it fails: CI must run the test.
+    """
+    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"))
+    if not found:
+        message = "libfaketime is not installed (apt-get install faketime)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI must run this test", pytrace=False)
+        pytest.skip(message)
+    return found[0]
+
+
+def test_a_wall_clock_stepped_back_an_hour_stops_no_heartbeat_and_no_poll(loop, tmp_path):
+    """The daemon's wall clock jumps back 1 h (libfaketime): WATCHDOG=1 and polls go on."""
+    spec = tmp_path / "faketime"
+    spec.write_text("+0\n")
+    clock = {
+        "LD_PRELOAD": str(_libfaketime()),
+        "FAKETIME_TIMESTAMP_FILE": str(spec),
+        "FAKETIME_CACHE_DURATION": "1",  # the daemon sees a new offset within a second
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # as on a real machine: only the wall clock steps
+    }
+    config = configure(loop, poll_s=0.5, drift_s=3600)
+    with notify_socket() as notify, start(config, notify, **clock) as daemon:
+        status = notify.wait("STATUS=drift: all 2 clusters in sync")
+        beats = notify.wait("WATCHDOG=1", after=status + 1)
+        spec.write_text("-3600\n")
+        stepped = daemon.log("wall_clock_stepped", timeout_s=10)
+        assert -3602 < float(str(stepped["step_s"])) < -3598
+        for _ in range(5):  # one a second (WatchdogSec 2 s): none may go missing
+            beats = notify.wait("WATCHDOG=1", after=beats + 1, timeout_s=5)
+        text = (loop.user.path / "manifests/backups.yaml").read_text()
+        loop.user.write("manifests/backups.yaml", text + "# after the step\n")
+        sha = loop.push("after the step")
+        notify.messages.wait_for(
+            lambda items: [m for m in items if f"at main@{sha[:12]}" in str(m)],
+            10,
+            "a poll that finds the commit pushed after the step",
+        )
         daemon.signal(signal.SIGTERM)
         assert daemon.exit_code() == 0
