@@ -6,6 +6,12 @@ to it what an adversarial run did (a symlink loop for the clone, a secret pasted
 state database, a failing Atlas, a hook in the remote, a webhook nested 200,000 deep, a full
 disk), and checks what the daemon says and does from the outside: its log lines, its
 notifications to systemd, its HTTP answers and metrics, the remote and the emulator.
+
+Two tests need more than Python: the full disk mounts a 16 MiB tmpfs (root, mount(8); it
+skips otherwise), and the wall clock preloads Debian's libfaketime into the daemon's process
+only (``make test`` installs it as root; it skips without it, and fails under ``CI=true``).
+Nothing sleeps: waits are on log lines and notifications, bounded, and heartbeats (one a
+second) serve as the clock where a test must let polls go by.
 """
 
 from __future__ import annotations
@@ -149,6 +155,7 @@ def test_git_children_never_inherit_secrets_from_the_environment(loop, tmp_path)
         ('dir = "{root}/state"', 'dir = "{root}/elsewhere"', "[state] dir"),
         ('listen = "127.0.0.1:0"', 'listen = "127.0.0.1:1"', "[server] listen"),
     ],
+    ids=["state-dir", "listen"],
 )
 def test_a_reload_that_changes_a_restart_only_setting_is_refused(loop, old, new, named):
     """SIGHUP naming another state directory or listener keeps the old configuration, says why."""
