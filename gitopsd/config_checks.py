@@ -176,7 +176,12 @@ def file_path(value: str) -> str | None:
 
 def directory(value: str) -> str | None:
     """A directory path: not blank, and no ``~`` (nothing would expand it)."""
-    return not_empty(value) if not value.startswith("~") else file_path(value)
+    if value.startswith("~"):
+        return (
+            f"{show(value)}: '~' is not expanded; write the full path, or one relative to the"
+            " configuration file's directory"
+        )
+    return not_empty(value)
 
 
 def inside(within: str) -> Callable[[str], str | None]:
