@@ -378,14 +378,14 @@ class Daemon:
             self._wanted.set()  # the running cycle's owner runs one more
             return
         try:
-            checkout = self._fetch() if poll else None
-            if poll and checkout is None:
+            checkout = self._fetch()
+            if checkout is None:  # what was asked for waits for the first poll that can fetch
+                if full:
+                    self._full_wanted.set()
+                    self._wanted.set()
                 self._tell_deferred()
                 return
-            if checkout is not None and self._first_notes:
-                notes = (*self._first_notes, *checkout.notes)
-                checkout, self._first_notes = dataclasses.replace(checkout, notes=notes), ()
-            if poll and checkout is not None and not self._wanted.is_set():
+            if poll and not self._wanted.is_set():
                 with self._state_lock:
                     last = self._last
                     unchanged = (checkout.revision, checkout.tip) == (last.revision, last.tip)
@@ -402,10 +402,14 @@ class Daemon:
                 full = full or self._full_wanted.is_set()
                 self._full_wanted.clear()
                 self._one_cycle(reason, checkout, full=full)
-                checkout, full = None, False
                 if not self._wanted.is_set():
                     break
-                reason = "requested"
+                reason, full = "requested", False
+                checkout = self._fetch()
+                if checkout is None:
+                    self._wanted.set()  # still wanted: the first poll that can fetch runs it
+                    self._tell_deferred()
+                    break
         finally:
             self._cycle_lock.release()
 
@@ -453,9 +457,12 @@ class Daemon:
             if note.code is SourceNoteCode.FETCH_FAILED:
                 self.metrics.count_git_fetch_failure()
                 log.warning("fetch_failed", error=note.message, revision=checkout.revision)
+        if self._first_notes:  # e.g. the clone was made again before READY=1: the first
+            notes = (*self._first_notes, *checkout.notes)  # cycle's report must say so
+            checkout, self._first_notes = dataclasses.replace(checkout, notes=notes), ()
         return checkout
 
-    def _one_cycle(self, reason: str, checkout: source.Checkout | None, *, full: bool) -> None:
+    def _one_cycle(self, reason: str, checkout: source.Checkout, *, full: bool) -> None:
         runtime = self._runtime
         assert runtime is not None
         cycle_id = uuid.uuid4().hex[:12]
@@ -475,10 +482,10 @@ class Daemon:
                     last = self._last
                     last.running_since = None
                     last.failure = f"the last cycle failed: {exc}"
-                    if checkout is not None:  # polls retry it after a wait, not at every poll
-                        last.revision, last.tip = checkout.revision, checkout.tip
-                        last.retry_s = self._retry_wait_s(last.retry_s)
-                        last.retry_at = time.monotonic() + last.retry_s
+                    # polls try this revision again after a wait, not at every poll
+                    last.revision, last.tip = checkout.revision, checkout.tip
+                    last.retry_s = self._retry_wait_s(last.retry_s)
+                    last.retry_at = time.monotonic() + last.retry_s
                 return
             if runtime.parsed is None or runtime.parsed.rebuilt:
                 _freeze_what_lives()
