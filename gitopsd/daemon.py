@@ -16,7 +16,10 @@ changed (it reads from Atlas only what Git changed, or what was not in sync); th
 runs a full cycle every ``drift_interval_s``; a webhook asks for a poll now, SIGUSR1 for a
 full cycle. Every request that arrives while a cycle runs is folded into one more cycle after it.
 A cycle's unexpected exception is logged with its traceback and counted, and the daemon keeps
-going. The heartbeat sends WATCHDOG=1 only while the scheduler runs and no cycle is stuck, so
+going; polls try that revision again after a wait that doubles up to the drift interval. A
+cycle asked for while no revision can be checked out waits for the first poll that can fetch
+one (``cycle_deferred``). /readyz says whether the last cycle was a success (``ready``).
+The heartbeat sends WATCHDOG=1 only while the scheduler runs and no cycle is stuck, so
 systemd restarts a daemon that stopped making progress. It must not decide anything a cycle
 decides (``wiring.Runtime.cycle``), and must not catch exceptions anywhere but at a job's edge.
 """
@@ -621,7 +624,7 @@ def _failure(result: CycleResult, problems: tuple[str, ...]) -> str:
             f" from Atlas (e.g. {key}: {failure.message})"
         )
     if problems:
-        return f"the last cycle's report was not published: {problems[0]}"
+        return f"publishing the last cycle's report failed ({problems[0]})"
     return ""
 
 
