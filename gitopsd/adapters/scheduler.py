@@ -7,11 +7,12 @@ own logic: jobs are callables handed in.
 
 APScheduler 3 keeps each job's next run as a wall-clock time. A wall clock stepped back an
 hour (a bad NTP server, an operator's ``date -s``) would hold every job, the watchdog
-heartbeat included, for that hour; one stepped forward would run them all at once. So a
-guard thread compares the wall clock with the monotonic clock every ``CLOCK_CHECK_S`` and,
-when they part by more than ``CLOCK_STEP_S``, moves every job's next run by the step: the
+heartbeat included, for that hour. So a guard thread compares the wall clock with the
+monotonic clock every ``CLOCK_CHECK_S`` and, when they part by more than ``CLOCK_STEP_S``,
+moves every job's next run by the step (never further than one interval from now): the
 intervals keep following the monotonic clock, and a step delays nothing by more than one
-check.
+check. A step forward can still let a job that the step made due run once before the guard
+sees it (the scheduler may wake first); its next run is then one interval on.
 """
 
 from __future__ import annotations
@@ -115,12 +116,22 @@ class Scheduler:
                 self._shift(step_s)
 
     def _shift(self, step_s: float) -> None:
-        """Move every job's next run by ``step_s`` (the wall clock's step), then say so."""
+        """Move every job's next run by ``step_s`` (the wall clock's step), then say so.
+
+        No job is put further off than one interval (and its jitter) from now: a run brought
+        forward to "now" just after the step (``run_soon``) is in the new time already.
+        """
         step = dt.timedelta(seconds=step_s)
+        now = _now()
         for job in self._scheduler.get_jobs():
-            if job.next_run_time is not None:
-                with contextlib.suppress(JobLookupError):  # removed meanwhile
-                    self._scheduler.modify_job(job.id, next_run_time=job.next_run_time + step)
+            if job.next_run_time is None:
+                continue
+            trigger = job.trigger
+            furthest = now + trigger.interval + dt.timedelta(seconds=trigger.jitter or 0)
+            with contextlib.suppress(JobLookupError):  # removed meanwhile
+                self._scheduler.modify_job(
+                    job.id, next_run_time=min(job.next_run_time + step, furthest)
+                )
         if self._on_clock_step is not None:
             self._on_clock_step(step_s)
 

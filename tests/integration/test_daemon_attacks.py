@@ -458,16 +458,21 @@ def _libfaketime() -> Path:
     return found[0]
 
 
-def test_a_wall_clock_stepped_back_an_hour_stops_no_heartbeat_and_no_poll(loop, tmp_path):
-    """The daemon's wall clock jumps back 1 h (libfaketime): WATCHDOG=1 and polls go on."""
-    spec = tmp_path / "faketime"
+def _stepped_clock(spec: Path) -> dict[str, str]:
+    """The environment that lets a test step the daemon's wall clock by writing ``spec``."""
     spec.write_text("+0\n")
-    clock = {
+    return {
         "LD_PRELOAD": str(_libfaketime()),
         "FAKETIME_TIMESTAMP_FILE": str(spec),
         "FAKETIME_CACHE_DURATION": "1",  # the daemon sees a new offset within a second
         "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # as on a real machine: only the wall clock steps
     }
+
+
+def test_a_wall_clock_stepped_back_an_hour_stops_no_heartbeat_and_no_poll(loop, tmp_path):
+    """The daemon's wall clock jumps back 1 h (libfaketime): WATCHDOG=1 and polls go on."""
+    spec = tmp_path / "faketime"
+    clock = _stepped_clock(spec)
     config = configure(loop, poll_s=0.5, drift_s=3600)
     with notify_socket() as notify, start(config, notify, **clock) as daemon:
         status = notify.wait("STATUS=drift: all 2 clusters in sync")
