@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
 
-.PHONY: demo test lint typecheck unit bench crash soak clean prism lock lock-upgrade lock-check
+.PHONY: demo test lint typecheck unit bench crash soak clean prism faketime lock lock-upgrade lock-check
 
 # Fails with one line when pyproject.toml's dependencies changed and the lock was not remade;
 # otherwise makes .venv exactly the lock (the installers' output goes to .cache/install.log).
@@ -55,7 +55,26 @@ $(PRISM): scripts/prism/package.json scripts/prism/package-lock.json
 
 prism: $(PRISM)
 
-unit: $(STAMP) $(if $(NPM),$(PRISM))
+# Debian's libfaketime steps the daemon's wall clock in tests/integration/test_daemon_attacks.py
+# (LD_PRELOAD on that subprocess only; the machine's clock is never touched). Installed with
+# apt-get when it is missing and make runs as root; otherwise that test skips (and fails under
+# CI=true). apt-get's output goes to .cache/faketime-install.log.
+FAKETIME_LIB  := $(firstword $(wildcard /usr/lib/*/faketime/libfaketimeMT.so.1))
+FAKETIME_LOG  := .cache/faketime-install.log
+APT_GET       := $(shell command -v apt-get 2>/dev/null)
+
+faketime:
+	@if [ -n "$(FAKETIME_LIB)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || [ -z "$(APT_GET)" ]; then \
+	  echo "libfaketime not found (apt-get install faketime, as root): the wall-clock test will skip (and fail with CI=true)"; \
+	  exit 0; \
+	fi; \
+	echo "gitopsd: installing faketime (libfaketime) with apt-get"; mkdir -p .cache; \
+	{ apt-get install -y faketime || { apt-get update && apt-get install -y faketime; }; } \
+	  > $(FAKETIME_LOG) 2>&1 \
+	  || { echo "gitopsd: apt-get install faketime failed; its output is in $(FAKETIME_LOG)"; exit 1; }
+
+unit: $(STAMP) $(if $(NPM),$(PRISM)) faketime
 	@$(if $(NPM),true,echo "npm not found: Prism contract tests will skip (and fail with CI=true)")
 	$(BIN)/pytest
 

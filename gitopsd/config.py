@@ -34,9 +34,14 @@ class CredentialFiles:
     public_key_file: str = ""
     private_key_file: str = ""
 
-    def load(self, environ: Mapping[str, str] | None = None) -> credentials.AtlasCredentials:
-        """Read the credentials (files, then $CREDENTIALS_DIRECTORY, then the environment)."""
-        return credentials.load(**dataclasses.asdict(self), environ=environ)
+    def load(
+        self, environ: Mapping[str, str] | None = None, *, table: str = "atlas"
+    ) -> credentials.AtlasCredentials:
+        """Read the credentials (files, then $CREDENTIALS_DIRECTORY, then the environment).
+
+        ``table`` is where these keys are written (``atlas.profiles.NAME``), for messages.
+        """
+        return credentials.load(**dataclasses.asdict(self), environ=environ, table=table)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,8 +193,27 @@ class Settings:
     forge: ForgeSettings = ForgeSettings()
 
 
+def restart_only_changes(old: Settings, new: Settings) -> tuple[str, ...]:
+    """What ``new`` changes that a reload cannot take on, in words; () when a reload can.
+
+    The state directory is locked for the life of the process (another gitopsd could take
+    the old one), and the listener and its webhook secret are set up once. A ``*_file``
+    key's value is not shown: it may be a secret pasted there.
+    """
+    changes = []
+    if os.path.realpath(old.state.dir) != os.path.realpath(new.state.dir):
+        changes.append(f"[state] dir changed from {old.state.dir} to {new.state.dir}")
+    if old.server.listen != new.server.listen:
+        changes.append(f"[server] listen changed from {old.server.listen} to {new.server.listen}")
+    if old.server.webhook_secret_file != new.server.webhook_secret_file:
+        changes.append("[server] webhook_secret_file changed")
+    return tuple(changes)
+
+
 _SECONDS = config_checks.Key(float, "a number of seconds greater than 0", config_checks.positive)
-_FILE = config_checks.Key(str, 'a file path, or "" for none', config_checks.file_path, path=True)
+_FILE = config_checks.Key(
+    str, 'a file path, or "" for none', config_checks.file_path, path=True, hidden=True
+)
 _CREDENTIAL_KEYS = tuple(f"{name}_file" for name in credentials.ENV)
 _SECTIONS: dict[str, dict[str, config_checks.Key]] = {
     "git": {

@@ -44,12 +44,17 @@ Check = Callable[[Any], str | None]
 
 @dataclass(frozen=True, slots=True)
 class Key:
-    """What one key takes: a type, the words for it, a check, and whether it is a path."""
+    """What one key takes: a type, the words for it, a check, and whether it is a path.
+
+    ``hidden``: its problems never show the value (a ``*_file`` key may hold a secret pasted
+    where its path belongs); they say what kind of value it is instead.
+    """
 
     kind: type
     expected: str
     check: Check
     path: bool = False
+    hidden: bool = False
 
     def read(self, value: object, *, from_env: bool) -> tuple[object, str]:
         """``value`` as ``kind`` and "", or None and the problem; env strings are converted."""
@@ -69,11 +74,28 @@ class Key:
                 bare = value in ("true", "false") or self.kind is not bool
                 unquoted = bare and not isinstance(_from_env(self.kind, value), str)
                 hint = " (write it without quotes)" if unquoted else ""
-            return None, f"expected {self.expected}, got {show(value)}{hint}"
+            shown = _kind_of(value) if self.hidden else show(value)
+            return None, f"expected {self.expected}, got {shown}{hint}"
         problem = self.check(typed)
         if problem is None:
             return typed, ""
-        return None, problem or f"expected {self.expected}, got {show(typed)}"
+        shown = _kind_of(typed) if self.hidden else show(typed)
+        return None, problem or f"expected {self.expected}, got {shown}"
+
+
+def _kind_of(value: object) -> str:
+    """What a value is, in words, without its content."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return "a value of another type"
 
 
 def _typed(kind: type, value: object) -> object | None:
@@ -146,15 +168,20 @@ def file_path(value: str) -> str | None:
     """A path, or "" for none; ``~`` is refused because nothing would expand it."""
     if value.startswith("~"):
         return (
-            f"{show(value)}: '~' is not expanded; write the full path, or one relative to the"
-            " configuration file's directory"
+            "starts with '~', which is not expanded; write the full path, or one relative to"
+            " the configuration file's directory"
         )
     return None
 
 
 def directory(value: str) -> str | None:
     """A directory path: not blank, and no ``~`` (nothing would expand it)."""
-    return not_empty(value) if not value.startswith("~") else file_path(value)
+    if value.startswith("~"):
+        return (
+            f"{show(value)}: '~' is not expanded; write the full path, or one relative to the"
+            " configuration file's directory"
+        )
+    return not_empty(value)
 
 
 def inside(within: str) -> Callable[[str], str | None]:

@@ -137,33 +137,80 @@ class ApiKey:
 AtlasCredentials = ServiceAccount | ApiKey
 
 
-def _read(path: Path, what: str) -> str:
+def shown_path(path: str) -> str:
+    """``path`` as a message may show it, in case it is a secret pasted where a path belongs.
+
+    A path that names something is shown whole. Otherwise only its longest leading part that
+    is an existing directory is shown, then ``…`` and how many characters are left out: a
+    value that names nothing may be the secret itself.
+    """
+    if os.path.lexists(path):
+        return path
+    shown = next((str(p) for p in Path(path).parents if str(p) != "." and _is_dir(p)), "")
+    prefix = shown.rstrip("/") + "/" if shown else ""
+    hidden = len(path) - len(prefix)
+    return f"{prefix}… ({hidden} characters not shown: this names no file, and may be a secret)"
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):  # a name too long, say
+        return False
+
+
+def _read(path: Path, what: str, key: str) -> str:
+    """The stripped text of ``path``, the file ``key`` names; ConfigError without its value."""
     try:
         text = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = getattr(exc, "strerror", None) or "not a usable path"
+        raise ConfigError(
+            f"{key}: cannot read {shown_path(str(path))}: {reason}; set it to the path of a"
+            f" file that holds the {what}"
+        ) from None
     if not text:
-        raise ConfigError(f"the {what} file {path} is empty")
+        raise ConfigError(f"{key}: the file {path} is empty; write the {what} in it")
     return text
 
 
-def read_value(key: str, *, file: str = "", environ: Mapping[str, str]) -> str | None:
-    """One credential (``client_id``, ``private_key``, ...) from its file, directory or env."""
-    value = _find_value(key, file=file, environ=environ)
+def readable(path: str, *, what: str, key: str) -> str:
+    """``path`` when it is a file this process can read; else ConfigError without its value."""
+    try:
+        with Path(path).open("rb"):
+            pass
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or "not a usable path"
+        raise ConfigError(
+            f"{key}: cannot read {shown_path(path)}: {reason}; set it to the path of a file"
+            f" that holds the {what}"
+        ) from None
+    return path
+
+
+def read_value(
+    key: str, *, file: str = "", environ: Mapping[str, str], table: str = "atlas"
+) -> str | None:
+    """One credential (``client_id``, ``private_key``, ...) from its file, directory or env.
+
+    ``table`` is where its ``*_file`` key is written (``atlas.profiles.NAME`` for a profile),
+    for messages.
+    """
+    value = _find_value(key, file=file, environ=environ, table=table)
     if value and key in _SECRET_KEYS:
         register(value)
     return value
 
 
-def _find_value(key: str, *, file: str, environ: Mapping[str, str]) -> str | None:
-    what = key.replace("_", " ")
+def _find_value(key: str, *, file: str, environ: Mapping[str, str], table: str) -> str | None:
+    what = "Atlas " + key.replace("_", " ")
     if file:
-        return _read(Path(file), what)
+        return _read(Path(file), what, f"[{table}] {key}_file")
     directory = environ.get(CREDENTIALS_DIRECTORY)
     if directory:
         candidate = Path(directory) / CREDENTIAL_NAMES[key]
         if candidate.is_file():
-            return _read(candidate, what)
+            return _read(candidate, what, f"${CREDENTIALS_DIRECTORY}/{CREDENTIAL_NAMES[key]}")
     return environ.get(ENV[key]) or None
 
 
@@ -173,6 +220,13 @@ SECRETS = {
     "webhook_secret": "GITOPSD_WEBHOOK_SECRET",
 }
 """Other secrets: name under ``$CREDENTIALS_DIRECTORY`` → environment variable."""
+FILE_KEYS = {
+    "git_token": "[git] token_file",
+    "git_ssh_key": "[git] ssh_key_file",
+    "forge_token": "[forge] token_file",
+    "webhook_secret": "[server] webhook_secret_file",
+}
+"""The configuration key that names each secret's file, for messages."""
 
 
 def read_secret(
@@ -194,22 +248,42 @@ def read_secret(
 def _find_secret(name: str, *, file: str, environ: Mapping[str, str]) -> str:
     what = name.replace("_", " ")
     if file:
-        return _read(Path(file), what)
+        return _read(Path(file), what, FILE_KEYS[name])
     directory = environ.get(CREDENTIALS_DIRECTORY)
     if directory and (Path(directory) / name).is_file():
-        return _read(Path(directory) / name, what)
+        return _read(Path(directory) / name, what, f"${CREDENTIALS_DIRECTORY}/{name}")
     return environ.get(SECRETS[name], "").strip()
 
 
 def secret_path(name: str, *, file: str = "", environ: Mapping[str, str] | None = None) -> str:
-    """The file holding a secret that must stay a file (an SSH key): ``file`` or the directory's."""
+    """The file holding a secret that must stay a file (an SSH key): ``file`` or the directory's.
+
+    ConfigError when ``file`` is named but cannot be read (its value is not shown).
+    """
     env = os.environ if environ is None else environ
     if file:
-        return file
+        return readable(file, what=name.replace("_", " "), key=FILE_KEYS[name])
     directory = env.get(CREDENTIALS_DIRECTORY)
     if directory and (Path(directory) / name).is_file():
         return str(Path(directory) / name)
     return ""
+
+
+CHILD_WITHHELD_PREFIX = "GITOPSD_"
+
+
+def for_children(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` as a child process (git, ssh, gpg, a remote's hooks) may inherit it.
+
+    Every ``GITOPSD_*`` variable (credential values among them) and ``$CREDENTIALS_DIRECTORY``
+    are left out: a child needs none of them, and a ``file://`` remote's own hooks run with
+    what git passes on.
+    """
+    return {
+        name: value
+        for name, value in environ.items()
+        if not name.startswith(CHILD_WITHHELD_PREFIX) and name != CREDENTIALS_DIRECTORY
+    }
 
 
 def load(
@@ -219,18 +293,20 @@ def load(
     public_key_file: str = "",
     private_key_file: str = "",
     environ: Mapping[str, str] | None = None,
+    table: str = "atlas",
 ) -> AtlasCredentials:
     """The configured credentials; a service account wins when both kinds are complete.
 
     Raises ConfigError when neither kind is complete, naming what is missing (never a value).
+    ``table`` is where the ``*_file`` keys are written, for messages.
     """
     env = os.environ if environ is None else environ
-    client_id = read_value("client_id", file=client_id_file, environ=env)
-    client_secret = read_value("client_secret", file=client_secret_file, environ=env)
+    client_id = read_value("client_id", file=client_id_file, environ=env, table=table)
+    client_secret = read_value("client_secret", file=client_secret_file, environ=env, table=table)
     if client_id and client_secret:
         return ServiceAccount(client_id=client_id, client_secret=Secret(client_secret))
-    public_key = read_value("public_key", file=public_key_file, environ=env)
-    private_key = read_value("private_key", file=private_key_file, environ=env)
+    public_key = read_value("public_key", file=public_key_file, environ=env, table=table)
+    private_key = read_value("private_key", file=private_key_file, environ=env, table=table)
     if public_key and private_key:
         return ApiKey(public_key=public_key, private_key=Secret(private_key))
     if client_id or client_secret:

@@ -16,7 +16,10 @@ changed (it reads from Atlas only what Git changed, or what was not in sync); th
 runs a full cycle every ``drift_interval_s``; a webhook asks for a poll now, SIGUSR1 for a
 full cycle. Every request that arrives while a cycle runs is folded into one more cycle after it.
 A cycle's unexpected exception is logged with its traceback and counted, and the daemon keeps
-going. The heartbeat sends WATCHDOG=1 only while the scheduler runs and no cycle is stuck, so
+going; polls try that revision again after a wait that doubles up to the drift interval. A
+cycle asked for while no revision can be checked out waits for the first poll that can fetch
+one (``cycle_deferred``). /readyz says whether the last cycle was a success (``ready``).
+The heartbeat sends WATCHDOG=1 only while the scheduler runs and no cycle is stuck, so
 systemd restarts a daemon that stopped making progress. It must not decide anything a cycle
 decides (``wiring.Runtime.cycle``), and must not catch exceptions anywhere but at a job's edge.
 """
@@ -38,10 +41,24 @@ from types import FrameType
 from typing import TextIO
 
 from gitopsd import config, credentials, metrics, publish, source, wiring
-from gitopsd.adapters import http_server, logs, scheduler, state_dir, systemd, webhooks
+from gitopsd.adapters import (
+    http_server,
+    logs,
+    scheduler,
+    state_db,
+    state_dir,
+    systemd,
+    webhooks,
+)
 from gitopsd.core import report
 from gitopsd.core.outcome import CycleResult, SourceNote, SourceNoteCode
-from gitopsd.errors import ConfigError, GitopsdError, ListenError, StateLockedError
+from gitopsd.errors import (
+    ConfigError,
+    GitDiskFullError,
+    GitopsdError,
+    ListenError,
+    StateLockedError,
+)
 
 EXIT_OK = 0
 EXIT_LOCKED = 1
@@ -60,9 +77,20 @@ class _Last:
     revision: str = ""
     tip: str = ""
     success_at: float | None = None
-    healthy: bool = False
+    failure: str = ""
+    """Why the last cycle was not a success ("" when it was, or before the first)."""
+    stale: bool = False
+    """The last cycle read the last good revision instead of the tip (Git away, unverified)."""
+    retry_at: float = 0.0
+    retry_s: float = 0.0
+    """After a cycle that failed as a whole: when a poll may try it again, and the wait."""
     summary: str = "no cycle yet"
     running_since: float | None = None
+
+    @property
+    def healthy(self) -> bool:
+        """The last cycle was a success."""
+        return self.success_at is not None and not self.failure
 
 
 class Daemon:
@@ -101,6 +129,9 @@ class Daemon:
         self._scheduler: scheduler.Scheduler | None = None
         self._heartbeat_at = time.monotonic()
         self._first_notes: tuple[SourceNote, ...] = ()
+        self._requests = 0  # requested cycles (SIGUSR1, webhooks) not yet served
+        self._requests_told = 0  # of those, how many a cycle_deferred line has counted
+        self._fetch_error = ""
 
     # -- the process ----------------------------------------------------------------------------
 
@@ -183,6 +214,7 @@ class Daemon:
             stop=self.stop,
             on_atlas_response=self.metrics.count_atlas_request,
             long_lived=True,
+            on_state_rebuilt=self._on_state_rebuilt,
         )
         try:
             runtime.client(None)  # reads the credentials: ConfigError when they are missing
@@ -205,18 +237,31 @@ class Daemon:
             webhook_secret=secret,
         )
 
+    def _on_state_rebuilt(self, rebuilt: state_db.Rebuilt) -> None:
+        self.metrics.count_state_db_rebuild()
+        wiring.log_state_rebuilt(rebuilt)
+
     def _first_fetch(self) -> bool:
         """Fetch until it works (READY=1 waits for it) or until asked to stop."""
         attempt = 0
         while not self.stop.is_set():
             attempt += 1
+            delay_s = min(60.0, 2.0**attempt)
             try:
                 assert self._runtime is not None
                 checkout = self._runtime.source.checkout()
             except GitopsdError as exc:
                 self.metrics.count_git_fetch_failure()
-                delay_s = min(60.0, 2.0**attempt)
                 log.warning("first_fetch_failed", error=str(exc), attempt=attempt, delay_s=delay_s)
+                self.notifier.status(f"waiting for the first fetch: {exc}")
+                self.stop.wait(delay_s)
+                continue
+            except Exception as exc:  # a bug: logged with its traceback, counted, retried
+                self.metrics.count_git_fetch_failure()
+                self.metrics.count_cycle_exception()
+                log.exception(
+                    "first_fetch_failed", error=str(exc), attempt=attempt, delay_s=delay_s
+                )
                 self.notifier.status(f"waiting for the first fetch: {exc}")
                 self.stop.wait(delay_s)
                 continue
@@ -226,7 +271,7 @@ class Daemon:
         return False
 
     def _start_scheduler(self, settings: config.Settings) -> scheduler.Scheduler:
-        jobs = scheduler.Scheduler()
+        jobs = scheduler.Scheduler(on_clock_step=self._on_clock_step)
         self._add_jobs(jobs, settings)
         jobs.start()
         return jobs
@@ -274,6 +319,8 @@ class Daemon:
         self.notifier.reloading(time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)
         try:
             settings = config.load(self.config_path, environ=self.environ)
+            if self._settings is not None:
+                _refuse_restart_only(self._settings, settings)
             runtime = self._open_runtime(settings)
         except ConfigError as exc:
             log.error("reload_failed", error=str(exc))  # noqa: TRY400 - the message says it all
@@ -315,6 +362,8 @@ class Daemon:
         """
         if full:
             self._full_wanted.set()
+        with self._state_lock:
+            self._requests += 1
         self._wanted.set()
         if self._scheduler is not None:
             self._scheduler.run_soon("poll")
@@ -332,48 +381,91 @@ class Daemon:
             self._wanted.set()  # the running cycle's owner runs one more
             return
         try:
-            checkout = self._fetch() if poll else None
-            if poll and checkout is None:
+            checkout = self._fetch()
+            if checkout is None:  # what was asked for waits for the first poll that can fetch
+                if full:
+                    self._full_wanted.set()
+                    self._wanted.set()
+                self._tell_deferred()
                 return
-            if checkout is not None and self._first_notes:
-                notes = (*self._first_notes, *checkout.notes)
-                checkout, self._first_notes = dataclasses.replace(checkout, notes=notes), ()
-            if poll and checkout is not None and not self._wanted.is_set():
+            if poll and not self._wanted.is_set():
                 with self._state_lock:
-                    if (checkout.revision, checkout.tip) == (self._last.revision, self._last.tip):
-                        if self._last.healthy and not checkout.notes:  # nothing new: a success
-                            self._last.success_at = time.monotonic()
+                    last = self._last
+                    unchanged = (checkout.revision, checkout.tip) == (last.revision, last.tip)
+                    if unchanged and last.healthy and not checkout.notes:  # nothing new
+                        last.success_at = time.monotonic()
+                    back = last.stale and not _stale(checkout.notes)  # the tip is usable again
+                    due = 0 < last.retry_at <= time.monotonic()  # a failed cycle's retry
+                    if unchanged and not back and not due:
                         return
             while not self.stop.is_set():
+                with self._state_lock:
+                    self._requests = self._requests_told = 0
                 self._wanted.clear()
                 full = full or self._full_wanted.is_set()
                 self._full_wanted.clear()
                 self._one_cycle(reason, checkout, full=full)
-                checkout, full = None, False
                 if not self._wanted.is_set():
                     break
-                reason = "requested"
+                reason, full = "requested", False
+                checkout = self._fetch()
+                if checkout is None:
+                    self._wanted.set()  # still wanted: the first poll that can fetch runs it
+                    self._tell_deferred()
+                    break
         finally:
             self._cycle_lock.release()
+
+    def _tell_deferred(self) -> None:
+        """Log and count requested cycles that a failed checkout keeps from running now."""
+        with self._state_lock:
+            untold, self._requests_told = self._requests - self._requests_told, self._requests
+        if untold <= 0 or self.stop.is_set():
+            return
+        self.metrics.count_deferred_requests(untold)
+        log.warning(
+            "cycle_deferred",
+            requests=untold,
+            reason=f"no revision of the watched branch can be checked out: {self._fetch_error}",
+            hint="the requested cycle runs at the first poll that checks one out; see fetch_failed",
+        )
 
     def _fetch(self) -> source.Checkout | None:
         """The watched branch now; None (counted, logged) when there is no revision to read."""
         runtime = self._runtime
+        self._fetch_error = "gitopsd is stopping"
         if runtime is None or self.stop.is_set():
             return None
         try:
             checkout = runtime.source.checkout()
+        except GitDiskFullError as exc:
+            self._fetch_error = str(exc)
+            if not exc.deferred:  # else no fetch was tried: the source waits for space
+                self.metrics.count_git_fetch_failure()
+                log.warning("fetch_failed", error=str(exc), retry_in_s=round(exc.retry_in_s))
+            return None
         except GitopsdError as exc:
             self.metrics.count_git_fetch_failure()
             log.warning("fetch_failed", error=str(exc))
+            self._fetch_error = str(exc)
             return None
+        except Exception as exc:  # the job boundary: a bug, logged with its traceback, counted
+            self.metrics.count_git_fetch_failure()
+            self.metrics.count_cycle_exception()
+            log.exception("fetch_failed", error=str(exc))
+            self._fetch_error = f"an unexpected error: {exc}"
+            return None
+        self._fetch_error = ""
         for note in checkout.notes:
             if note.code is SourceNoteCode.FETCH_FAILED:
                 self.metrics.count_git_fetch_failure()
                 log.warning("fetch_failed", error=note.message, revision=checkout.revision)
+        if self._first_notes:  # e.g. the clone was made again before READY=1: the first
+            notes = (*self._first_notes, *checkout.notes)  # cycle's report must say so
+            checkout, self._first_notes = dataclasses.replace(checkout, notes=notes), ()
         return checkout
 
-    def _one_cycle(self, reason: str, checkout: source.Checkout | None, *, full: bool) -> None:
+    def _one_cycle(self, reason: str, checkout: source.Checkout, *, full: bool) -> None:
         runtime = self._runtime
         assert runtime is not None
         cycle_id = uuid.uuid4().hex[:12]
@@ -390,7 +482,13 @@ class Daemon:
                 log.exception("cycle_failed", error=str(exc))
                 self.notifier.status(f"last cycle failed: {exc}")
                 with self._state_lock:
-                    self._last.running_since = None
+                    last = self._last
+                    last.running_since = None
+                    last.failure = f"the last cycle failed: {exc}"
+                    # polls try this revision again after a wait, not at every poll
+                    last.revision, last.tip = checkout.revision, checkout.tip
+                    last.retry_s = self._retry_wait_s(last.retry_s)
+                    last.retry_at = time.monotonic() + last.retry_s
                 return
             if runtime.parsed is None or runtime.parsed.rebuilt:
                 _freeze_what_lives()
@@ -402,10 +500,8 @@ class Daemon:
     ) -> None:
         drift = None if published is None else published.drift
         problems = () if published is None else published.problems
-        failed = bool(problems) or any(
-            n.code in (SourceNoteCode.FETCH_FAILED, SourceNoteCode.UNVERIFIED)
-            for n in result.source.notes
-        )
+        failure = _failure(result, problems)
+        failed = bool(failure)
         self.metrics.observe_cycle(duration_s, "published-with-problems" if failed else "ok")
         if drift is not None:
             by_status = {str(s): n for s, n in drift.summary.by_status}
@@ -422,7 +518,9 @@ class Daemon:
             self._last.tip = result.source.tip
             self._last.running_since = None
             self._last.summary = f"{summary} at {result.source.branch}@{result.revision[:12]}"
-            self._last.healthy = not failed
+            self._last.failure = failure
+            self._last.stale = _stale(result.source.notes)
+            self._last.retry_at = self._last.retry_s = 0.0
             if not failed:
                 self._last.success_at = now
         if not failed:
@@ -437,6 +535,25 @@ class Daemon:
             read=len(result.observed),
         )
         self.notifier.status(self._last.summary)
+
+    def _retry_wait_s(self, previous_s: float) -> float:
+        """The wait before a failed cycle is tried again by a poll.
+
+        One poll interval first, then doubling, up to the drift interval (whose full cycle
+        runs anyway).
+        """
+        settings = self._settings
+        poll_s = settings.git.poll_interval_s if settings else 60.0
+        drift_s = settings.reconcile.drift_interval_s if settings else 900.0
+        return min(max(poll_s, 2 * previous_s), max(drift_s, poll_s))
+
+    def _on_clock_step(self, step_s: float) -> None:
+        log.warning(
+            "wall_clock_stepped",
+            step_s=round(step_s, 3),
+            hint="the jobs were moved with it: polls, drift checks and the watchdog keep their"
+            " intervals; check the host's time synchronisation",
+        )
 
     def _heartbeat(self) -> None:
         """WATCHDOG=1 while the scheduler runs jobs and no cycle is stuck."""
@@ -467,21 +584,58 @@ class Daemon:
         return time.monotonic() - self._heartbeat_at < window_s and not self._stuck()
 
     def ready(self) -> tuple[bool, str]:
-        """A cycle succeeded within the last three poll intervals.
+        """The last cycle was a success, within the last three poll intervals.
 
-        A poll that finds the revision unchanged counts as a successful cycle while the last
-        full cycle succeeded: Git was read and there was nothing new to do.
+        A success read Git's tip (fetched and trusted), read from Atlas every cluster it meant
+        to, and published its report (docs/http.md). A poll that finds the revision unchanged
+        renews a success, never a failure: Git was read and there was nothing new to do.
         """
         settings = self._settings
         with self._state_lock:
-            success_at = self._last.success_at
+            success_at, failure = self._last.success_at, self._last.failure
+        if failure:
+            return False, failure
         if settings is None or success_at is None:
             return False, "no successful cycle yet"
         age_s = time.monotonic() - success_at
         window_s = 3 * settings.git.poll_interval_s
         if age_s > window_s:
-            return False, f"the last successful cycle was {age_s:.0f} s ago (> {window_s:.0f} s)"
+            why = f"the last successful cycle was {age_s:.0f} s ago (> {window_s:.0f} s)"
+            fetch_error = self._fetch_error
+            return False, f"{why}; the last fetch failed: {fetch_error}" if fetch_error else why
         return True, ""
+
+
+def _stale(notes: tuple[SourceNote, ...]) -> bool:
+    """Whether a checkout with these notes is the last good revision instead of the tip."""
+    return any(n.code in (SourceNoteCode.FETCH_FAILED, SourceNoteCode.UNVERIFIED) for n in notes)
+
+
+def _failure(result: CycleResult, problems: tuple[str, ...]) -> str:
+    """Why a cycle that ran to its end is not a success; "" when it is."""
+    for note in result.source.notes:
+        if note.code in (SourceNoteCode.FETCH_FAILED, SourceNoteCode.UNVERIFIED):
+            return f"the last cycle could not use the branch tip: {note.message}"
+    unread = result.unread
+    if unread:
+        key, failure = unread[0]
+        return (
+            f"the last cycle could not read {len(unread)} of {len(result.observed)} clusters"
+            f" from Atlas (e.g. {key}: {failure.message})"
+        )
+    if problems:
+        return f"publishing the last cycle's report failed ({problems[0]})"
+    return ""
+
+
+def _refuse_restart_only(old: config.Settings, new: config.Settings) -> None:
+    """ConfigError when ``new`` changes what only a restart can change (the lock, the listener)."""
+    changes = config.restart_only_changes(old, new)
+    if changes:
+        raise ConfigError(
+            "; ".join(changes) + ": these take effect only at a restart"
+            " (systemctl restart gitopsd); undo the change to reload the rest"
+        )
 
 
 def _freeze_what_lives() -> None:

@@ -6,13 +6,15 @@
     ├── StateLockedError             another gitopsd holds the state directory
     ├── NoDeploymentsError           the manifests hold no AtlasDeployment: a wrong url or path?
     ├── ListenError                  an address to listen on cannot be bound (in use, refused)
+    ├── StateError                   the state database cannot be used (a full disk, I/O errors)
     ├── AtlasError                   .status, .error_code, .detail, .reason from Atlas's ApiError
     │   ├── AtlasTransientError      429, 5xx, timeouts, dropped connections: retried
     │   ├── AtlasPermanentError      other 4xx: that cluster fails, the cycle goes on
     │   │   └── AtlasConfigError     401, 403, 410 VERSION_GONE: fix the setup (also a ConfigError)
     │   └── AtlasUnknownOutcomeError a write Atlas may or may not have applied: read it back
     └── GitError                     git could not fetch, verify or publish; the message is scrubbed
-        └── GitConflictError         the report branch kept moving under the push: next cycle
+        ├── GitConflictError         the report branch kept moving under the push: next cycle
+        └── GitDiskFullError         the state directory's file system is full: retried later
 
 Problems *inside* manifests are not exceptions: they are ``core.problems.Problem`` values,
 collected all at once, because one bad file must never stop the others from being read.
@@ -44,6 +46,14 @@ class NoDeploymentsError(GitopsdError):
 
 class ListenError(GitopsdError):
     """An address to listen on cannot be bound: in use, not an address of this host, refused."""
+
+
+class StateError(GitopsdError):
+    """The state database cannot be used now.
+
+    Its disk is full, it cannot be written, or it was found corrupt in the middle of a call
+    (it is then moved aside and made afresh at its next use).
+    """
 
 
 class AtlasError(GitopsdError):
@@ -120,3 +130,18 @@ class GitError(GitopsdError):
 
 class GitConflictError(GitError):
     """The report branch moved under every push attempt; the next cycle tries again."""
+
+
+class GitDiskFullError(GitError):
+    """The file system of the state directory is full: the clone cannot be fetched into.
+
+    ``deferred`` is True when no attempt was made this time, because the source waits before
+    it tries again (``retry_in_s``).
+    """
+
+    def __init__(
+        self, message: str, *, hint: str = "", deferred: bool = False, retry_in_s: float = 0.0
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.deferred = deferred
+        self.retry_in_s = retry_in_s

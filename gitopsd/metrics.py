@@ -8,11 +8,13 @@ daemons or two tests in one process never share a counter. It must not serve HTT
 
     gitopsd_cycle_duration_seconds          histogram  result
     gitopsd_cycle_exceptions_total          counter
+    gitopsd_cycle_requests_deferred_total   counter
     gitopsd_last_success_timestamp_seconds  gauge
     gitopsd_clusters                        gauge      status (every status, zeros included)
     gitopsd_atlas_requests_total            counter    method, status ("200", "429", "error")
     gitopsd_atlas_rate_limit_remaining      gauge      (NaN until Atlas has said)
     gitopsd_git_fetch_failures_total        counter
+    gitopsd_state_db_rebuilds_total         counter
     gitopsd_webhooks_total                  counter    result
     gitopsd_build_info                      gauge = 1  version, python
     process_*                               the standard process collector (RSS, fds, CPU)
@@ -83,6 +85,12 @@ class Metrics:
             "Cycles that ended in an unexpected exception (a bug: see the log).",
             registry=into,
         )
+        self._cycle_requests_deferred = prometheus_client.Counter(
+            "gitopsd_cycle_requests_deferred_total",
+            "Requested cycles (SIGUSR1, push webhooks) that could not run when asked, because"
+            " no revision could be checked out; each runs at the first poll that checks one out.",
+            registry=into,
+        )
         self._last_success = prometheus_client.Gauge(
             "gitopsd_last_success_timestamp_seconds",
             "Unix time the last successful cycle finished; 0 before the first.",
@@ -108,6 +116,11 @@ class Metrics:
         self._git_fetch_failures = prometheus_client.Counter(
             "gitopsd_git_fetch_failures_total",
             "Fetches of the watched repository that failed.",
+            registry=into,
+        )
+        self._state_db_rebuilds = prometheus_client.Counter(
+            "gitopsd_state_db_rebuilds_total",
+            "Times a corrupt state database was moved aside and made afresh (see the log).",
             registry=into,
         )
         self._webhooks = prometheus_client.Counter(
@@ -137,6 +150,10 @@ class Metrics:
         """Count a cycle that ended in an unexpected exception."""
         self._cycle_exceptions.inc()
 
+    def count_deferred_requests(self, n: int) -> None:
+        """Count ``n`` requested cycles that could not run when asked."""
+        self._cycle_requests_deferred.inc(n)
+
     def set_last_success(self, unix_s: float) -> None:
         """Record when the last successful cycle finished (Unix seconds)."""
         self._last_success.set(unix_s)
@@ -165,6 +182,10 @@ class Metrics:
     def count_git_fetch_failure(self) -> None:
         """Count a failed fetch of the watched repository."""
         self._git_fetch_failures.inc()
+
+    def count_state_db_rebuild(self) -> None:
+        """Count a corrupt state database moved aside and made afresh."""
+        self._state_db_rebuilds.inc()
 
     def count_webhook(self, result: str) -> None:
         """Count one /hooks/git request by its result (the server's fixed set)."""

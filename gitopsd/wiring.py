@@ -19,11 +19,26 @@ from types import TracebackType
 from typing import Self
 
 from gitopsd import config, desired, publish, reconcile, source
-from gitopsd.adapters import atlas, forge, state_db, yaml_edit
+from gitopsd.adapters import atlas, forge, logs, state_db, yaml_edit
 from gitopsd.core import plan
 from gitopsd.core.outcome import CycleResult
 from gitopsd.errors import NoDeploymentsError
 from gitopsd.reconcile import AtlasApi, Deps
+
+log = logs.get("gitopsd.state")
+
+
+def log_state_rebuilt(rebuilt: state_db.Rebuilt) -> None:
+    """The loud line for a corrupt state database moved aside and made afresh."""
+    log.error(
+        "state_db_rebuilt",
+        error=f"the state database was corrupt ({rebuilt.reason}); it was moved aside and made"
+        " afresh",
+        kept=str(rebuilt.kept),
+        hint="nothing to do for gitopsd: the next cycles relearn what it held (a cluster found"
+        " out of sync is reported as pending, not drifted); look into what damaged the file"
+        " (disk, another writer), then remove the kept copy",
+    )
 
 
 class Runtime:
@@ -43,6 +58,7 @@ class Runtime:
         on_atlas_response: Callable[[str, int], None] | None = None,
         long_lived: bool = False,
         progress: reconcile.Progress = reconcile.UNWATCHED,
+        on_state_rebuilt: Callable[[state_db.Rebuilt], None] | None = None,
     ) -> None:
         self.settings = settings
         self.progress = progress
@@ -54,7 +70,11 @@ class Runtime:
         self.source = source.from_settings(
             settings.git, settings.state.dir, report=settings.report, stop=stop
         )
-        self.memory = state_db.StateDB(settings.state.dir, history=settings.state.history)
+        self.memory = state_db.StateDB(
+            settings.state.dir,
+            history=settings.state.history,
+            on_rebuilt=on_state_rebuilt or log_state_rebuilt,
+        )
         self._forge: forge.ForgeClient | None = None
         self.parsed = desired.Cache() if long_lived else None
         self.verified = reconcile.Verified()
@@ -94,9 +114,10 @@ class Runtime:
             if files is None:
                 return None
             a = self.settings.atlas
+            table = "atlas" if profile is None else f"atlas.profiles.{profile}"
             client = atlas.AtlasClient(
                 a.base_url,
-                atlas.auth_for(files.load(), base_url=a.base_url, timeout_s=a.timeout_s),
+                atlas.auth_for(files.load(table=table), base_url=a.base_url, timeout_s=a.timeout_s),
                 timeout_s=a.timeout_s,
                 retry=a.retry_policy(),
                 concurrency=a.concurrency,

@@ -69,12 +69,19 @@ class Access:
         return scrub(text, (self.token.reveal(), self._basic()))
 
     def environment(self) -> dict[str, str]:
-        """Environment for every git command: no prompts, no outside config, credentials."""
+        """Environment for every git command: no prompts, no outside config, credentials.
+
+        Complete: this process's environment without the secrets it may hold
+        (``credentials.for_children``), in the C locale (git's messages are read), and then
+        the variables below; the token reaches git only as the header of its own origin.
+        """
         pairs = [("credential.helper", ""), ("core.askPass", "")]
         origin = self._token_origin()
         if origin:
             pairs.append((f"http.{origin}.extraHeader", f"Authorization: Basic {self._basic()}"))
-        env = {
+        env = credentials.for_children(os.environ) | {
+            "LANGUAGE": "C",
+            "LC_ALL": "C",
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_ASKPASS": "",
             "SSH_ASKPASS": "",

@@ -8,8 +8,9 @@ objects, no HEAD) is detected and cloned again. When the remote cannot be read, 
 not trusted, the last good revision is served with a note saying why.
 
 Commands run with the environment of ``git_access`` (credentials never in a URL, argv or
-config) and every message raised is scrubbed by it. A ``git.Repo`` is opened per operation
-and closed; only plain git commands run, so no ``cat-file`` process outlives an operation.
+config; none of this process's own secrets) and every message raised is scrubbed by it.
+A ``git.Repo`` is opened per operation and closed; only plain git commands run, so no
+``cat-file`` process outlives an operation.
 This is the only module that imports ``git``. It must not push to the watched branch (the
 report branch rules live in ``report_branch``), must not log, and must not let a
 ``GitCommandError`` or an unscrubbed git message out.
@@ -18,9 +19,15 @@ report branch rules live in ``report_branch``), must not log, and must not let a
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import posixpath
 import shutil
+import signal
+import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -31,8 +38,8 @@ from gitopsd import config
 from gitopsd.adapters import report_branch, signatures
 from gitopsd.adapters.git_access import Access, scrub
 from gitopsd.core.outcome import SourceNote, SourceNoteCode
-from gitopsd.errors import ConfigError, GitError
-from gitopsd.source import Checkout, Displaced, Published, ReportCommit, resolved_dir
+from gitopsd.errors import ConfigError, GitDiskFullError, GitError
+from gitopsd.source import Checkout, Displaced, Published, ReportCommit
 
 TIMEOUT_S = 300.0
 """The longest one git command may run before it is killed (a stalled network)."""
@@ -41,6 +48,14 @@ REPORT_FETCH_DEPTH = 50
 _TRACKING = "refs/remotes/origin/"
 _LOCK_FILES = ("index.lock", "HEAD.lock", "shallow.lock", "config.lock", "packed-refs.lock")
 _VERIFIED_MEMORY = 256
+_NO_SPACE = ("No space left on device", "Disk quota exceeded")
+"""strerror(ENOSPC) and strerror(EDQUOT) as git prints them: it runs in the C locale."""
+FULL_RETRY_MIN_S = 30.0
+FULL_RETRY_MAX_S = 600.0
+"""After a full disk, the wait before the next attempt: doubled per failure, within these."""
+FREED_BYTES = 1 << 20
+"""Space freed since the failure that ends the wait at once."""
+_FREE_SPACE = "free space in [state] dir (or give it a larger file system); gitopsd tries again"
 _BOILERPLATE = frozenset(
     {"Please make sure you have the correct access rights", "and the repository exists."}
 )
@@ -53,16 +68,47 @@ class _Result:
     err: str
 
 
-def _git(runner: git.Git, args: tuple[str, ...], env: Mapping[str, str]) -> _Result:
-    """Run ``git args``: the exit status and output, never an exception."""
-    status, out, err = runner.execute(
-        [str(git.Git.GIT_PYTHON_GIT_EXECUTABLE), *args],
-        env=env,
-        with_extended_output=True,
-        with_exceptions=False,
-        kill_after_timeout=TIMEOUT_S,
-    )
-    return _Result(int(status or 0), str(out), str(err))
+def _git(cwd: Path, args: tuple[str, ...], env: Mapping[str, str]) -> _Result:
+    """Run ``git args`` in ``cwd`` with exactly ``env``: the exit status and output, never raises.
+
+    Run without GitPython's ``execute``, which adds the whole of ``os.environ`` to what it is
+    given: ``env`` is complete (``Access.environment``), secrets already left out. A timer
+    thread kills a command that runs past ``TIMEOUT_S``; waiting for it never polls a clock.
+    """
+    try:
+        process = subprocess.Popen(  # noqa: S603 - git itself, arguments built here
+            [str(git.Git.GIT_PYTHON_GIT_EXECUTABLE), *args],
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    except OSError as exc:  # no git, or the working directory is gone
+        return _Result(127, "", f"git could not be started: {exc.strerror or exc}")
+    stopped = threading.Event()
+
+    def stop() -> None:
+        stopped.set()
+        process.kill()
+
+    timer = threading.Timer(TIMEOUT_S, stop)
+    timer.daemon = True
+    # Started with every signal blocked, so the kernel never hands the process's signals to
+    # a thread that only waits to kill git (Python runs handlers in the main thread alone).
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        timer.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    try:
+        out, err = process.communicate()
+    finally:
+        timer.cancel()
+    if stopped.is_set():
+        return _Result(124, "", f"git did not finish within {TIMEOUT_S:.0f} s and was stopped")
+    text = out.decode("utf-8", "replace").removesuffix("\n")
+    return _Result(process.returncode, text, err.decode("utf-8", "replace"))
 
 
 def _failure(access: Access, args: tuple[str, ...], result: _Result) -> str:
@@ -72,6 +118,14 @@ def _failure(access: Access, args: tuple[str, ...], result: _Result) -> str:
     said = "; ".join([line for line in lines if line and line not in _BOILERPLATE][-3:])
     said = said or f"exit status {result.status}"
     return access.scrub(f"git {verb} failed: {said}")
+
+
+def _error(access: Access, args: tuple[str, ...], result: _Result) -> GitError:
+    """The error of a failed command: GitDiskFullError when git could not write for space."""
+    message = _failure(access, args, result)
+    if any(words in result.err for words in _NO_SPACE):
+        return GitDiskFullError(message, hint=_FREE_SPACE)
+    return GitError(message)
 
 
 def _tip(ls_remote: str, ref: str) -> str | None:
@@ -103,13 +157,13 @@ class _Session:
 
     def attempt(self, *args: str, env: Mapping[str, str] | None = None) -> _Result:
         """Run ``git args`` in the clone; never raises."""
-        return _git(self.repo.git, args, self.env | dict(env or {}))
+        return _git(self.git_dir.parent, args, self.env | dict(env or {}))
 
     def run(self, *args: str, env: Mapping[str, str] | None = None) -> str:
         """Run ``git args`` and return its output; GitError (scrubbed) when it fails."""
         result = self.attempt(*args, env=env)
         if result.status != 0:
-            raise GitError(_failure(self.access, args, result))
+            raise _error(self.access, args, result)
         return result.out
 
     def revision(self, name: str) -> str | None:
@@ -176,6 +230,10 @@ class _DamagedError(GitError):
     """The clone is broken in a way only cloning again repairs."""
 
 
+class _WorktreeError(_DamagedError):
+    """The clone's worktree does not hold what its revision has (it was changed under us)."""
+
+
 class _UnreachableError(GitError):
     """The remote could not tell the branch tip, or has no such branch."""
 
@@ -188,6 +246,43 @@ class _UnverifiedError(GitError):
 class _Verdict:
     trusted: bool
     reason: str = ""
+
+
+class _FullDisk:
+    """The wait after the state directory's file system was found full.
+
+    While it lasts, a checkout tries nothing (``GitDiskFullError`` with ``deferred``): a full
+    disk cannot take a new clone, and making one again at every poll only churns. It ends
+    when its time is up, or at once when ``FREED_BYTES`` more are free than at the failure.
+    """
+
+    def __init__(self) -> None:
+        self.until = 0.0
+        self.delay_s = 0.0
+        self.free: int | None = None
+        self.message = ""
+
+    def check(self, free: int | None) -> None:
+        """Raise the deferred error while the wait lasts and no space was freed."""
+        left_s = self.until - time.monotonic()
+        freed = free is not None and self.free is not None and free >= self.free + FREED_BYTES
+        if left_s > 0 and not freed:
+            raise GitDiskFullError(self.message, hint=_FREE_SPACE, deferred=True, retry_in_s=left_s)
+
+    def failed(self, why: str, *, free: int | None, base_s: float) -> GitDiskFullError:
+        """Start (or double) the wait after a failure; the error that says so."""
+        self.delay_s = min(FULL_RETRY_MAX_S, max(base_s, 2 * self.delay_s))
+        self.until = time.monotonic() + self.delay_s
+        self.free = free
+        self.message = (
+            f"{why}; the next attempt waits {self.delay_s:.0f} s after this one, or until"
+            " space is freed"
+        )
+        return GitDiskFullError(self.message, hint=_FREE_SPACE, retry_in_s=self.delay_s)
+
+    def cleared(self) -> None:
+        """A checkout worked: the next failure starts from the shortest wait."""
+        self.until, self.delay_s, self.free = 0.0, 0.0, None
 
 
 class GitSource:
@@ -223,6 +318,7 @@ class GitSource:
         self._lock = threading.Lock()
         self._checked = False  # the worktree was forced to HEAD and the objects checked
         self._suspect = ""  # why the clone is distrusted after a local git failure
+        self._full = _FullDisk()
         self._verified: set[str] = set()
 
     def __repr__(self) -> str:
@@ -243,7 +339,7 @@ class GitSource:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             ref = f"refs/heads/{self.settings.branch}"
             args = ("ls-remote", "--end-of-options", access.url, ref)
-            result = _git(git.Git(str(self.state_dir)), args, access.environment())
+            result = _git(self.state_dir, args, access.environment())
             if result.status != 0:
                 where = f"{self.settings.branch} of {access.shown}"
                 raise GitError(f"cannot read {where}: {_failure(access, args, result)}")
@@ -257,23 +353,48 @@ class GitSource:
         """
         with self._lock:
             access = self._access()
-            notes: list[SourceNote] = []
-            for last_try in (False, True):
-                damage = self._damage(access)
-                if damage:
-                    self._remove_clone()
-                    notes.append(SourceNote(code=SourceNoteCode.RECLONED, message=damage))
+            self._full.check(self._free_bytes())
+            try:
+                checkout = self._checkout(access)
+            except GitDiskFullError as exc:
+                raise self._full.failed(
+                    f"the file system of {self.state_dir} is full: {exc}",
+                    free=self._free_bytes(),
+                    base_s=self._base_wait_s(),
+                ) from None
+            self._full.cleared()
+            return checkout
+
+    def _checkout(self, access: Access) -> Checkout:
+        notes: list[SourceNote] = []
+        for last_try in (False, True):
+            damage = self._damage(access)
+            if damage:
+                self._remove_clone()
+                notes.append(SourceNote(code=SourceNoteCode.RECLONED, message=damage))
+            try:
                 self._ensure_clone(access)
-                try:
-                    with _session(self.path, access) as session:
-                        return self._update(session, notes)
-                except (_UnreachableError, _UnverifiedError):
+                with _session(self.path, access) as session:
+                    return self._update(session, notes)
+            except (_UnreachableError, _UnverifiedError, GitDiskFullError):
+                raise
+            except GitError as exc:
+                if last_try:
                     raise
-                except GitError as exc:
-                    if last_try:
-                        raise
-                    self._suspect = f"git failed in the clone at {self.path} ({exc})"
-            raise AssertionError  # pragma: no cover (the loop returns or raises)
+                suspect = f"git failed in the clone at {self.path} ({exc})"
+                self._suspect = str(exc) if isinstance(exc, _WorktreeError) else suspect
+        raise AssertionError  # pragma: no cover (the loop returns or raises)
+
+    def _free_bytes(self) -> int | None:
+        """Bytes this user may still write on the state directory's file system."""
+        try:
+            found = os.statvfs(self.state_dir)
+        except OSError:
+            return None
+        return found.f_bavail * found.f_frsize
+
+    def _base_wait_s(self) -> float:
+        return max(FULL_RETRY_MIN_S, 2 * self.settings.poll_interval_s)
 
     def _update(self, s: _Session, notes: list[SourceNote]) -> Checkout:
         head = s.revision("HEAD")
@@ -298,7 +419,7 @@ class GitSource:
             rewritten = f"{self.settings.branch} was rewritten: {head} is no longer in its history"
             notes.append(SourceNote(code=SourceNoteCode.HISTORY_REWRITTEN, message=rewritten))
         self._place(s, tip, moved=tip != head)
-        return self._served(tip, tip="", notes=notes)
+        return self._served(s, tip, tip="", notes=notes)
 
     def _fall_back(
         self, s: _Session, head: str, *, tip: str, why: str, notes: list[SourceNote]
@@ -309,7 +430,7 @@ class GitSource:
                 f"{why}; the clone's revision {head} is not verified either", hint=_CHECK_SIGNERS
             )
         self._place(s, head, moved=False)
-        return self._served(head, tip=tip, notes=notes)
+        return self._served(s, head, tip=tip, notes=notes)
 
     def _fetch(self, s: _Session, head: str | None) -> str:
         """The remote tip, fetched when the clone lacks it; _UnreachableError when unknowable."""
@@ -326,11 +447,14 @@ class GitSource:
                 hint="check [git] branch: it names a branch of that repository",
             )
         if s.revision(tip) == tip:
-            s.run("update-ref", f"{_TRACKING}{branch}", tip)
+            if s.revision(f"{_TRACKING}{branch}") != tip:  # no write when nothing moves
+                s.run("update-ref", f"{_TRACKING}{branch}", tip)
             return tip
         depth = self.settings.depth if head is None else 0
         try:
             return s.fetch(branch, depth=depth, unshallow=self.settings.depth == 0 and s.shallow)
+        except GitDiskFullError:
+            raise
         except GitError as exc:
             # ls-remote just worked, so the clone itself may be what fails; a fetch that fails
             # in an intact clone is the network's doing, and the last good revision stays.
@@ -347,9 +471,17 @@ class GitSource:
             s.run("clean", "-ffdxq")
             self._checked = True
 
-    def _served(self, revision: str, *, tip: str, notes: list[SourceNote]) -> Checkout:
-        manifests = resolved_dir(self.path / self.settings.path)
-        if manifests is None or not manifests.is_relative_to(self.path):
+    def _served(self, s: _Session, revision: str, *, tip: str, notes: list[SourceNote]) -> Checkout:
+        manifests = self._manifests()
+        if manifests is None:
+            inside = posixpath.normpath(self.settings.path)
+            name = f"{revision}^{{tree}}" if inside == "." else f"{revision}:{inside}"
+            if s.attempt("cat-file", "-t", name).out.strip() == "tree":
+                raise _WorktreeError(
+                    f"the clone at {self.path} had something else than the directory"
+                    f" {self.settings.path} that {revision[:12]} holds there (a symbolic link"
+                    " loop, say)"
+                )
             raise ConfigError(
                 f"[git] path: {self.settings.path} is not a directory in"
                 f" {self.settings.branch}@{revision[:12]}; point it at the manifests directory"
@@ -364,6 +496,15 @@ class GitSource:
             notes=tuple(notes),
         )
 
+    def _manifests(self) -> Path | None:
+        """``[git] path`` in the worktree, resolved; None unless a directory inside the clone."""
+        try:
+            manifests = (self.path / self.settings.path).resolve()
+            usable = manifests.is_dir() and manifests.is_relative_to(self.path)
+        except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop
+            return None
+        return manifests if usable else None
+
     def _branch(self, s: _Session) -> str:
         return f"{self.settings.branch} of {s.access.shown}"
 
@@ -371,12 +512,22 @@ class GitSource:
 
     def _damage(self, access: Access) -> str:
         """Why the clone must be made again; "" when it is usable or simply not there yet."""
-        git_dir = self.path / ".git"
         if self._suspect:
             suspect, self._suspect = self._suspect, ""
             return suspect
+        try:
+            return self._inspect(access)
+        except OSError as exc:
+            return f"the clone at {self.path} could not be inspected ({exc.strerror or exc})"
+
+    def _inspect(self, access: Access) -> str:
+        git_dir = self.path / ".git"
+        if self.path.is_symlink() and not self.path.is_dir():
+            return f"the clone at {self.path} was a symbolic link that leads to no directory"
         if not self.path.exists():
             return ""
+        if not self.path.is_dir():
+            return f"the clone at {self.path} was not a directory"
         if not git_dir.is_dir():
             return f"the clone at {self.path} had no .git directory (an interrupted clone)"
         for leftover in git_dir.glob(_REPORT_TMP + "*"):  # a report commit cut short by a kill
@@ -397,7 +548,10 @@ class GitSource:
     def _remove_clone(self) -> None:
         self._checked = False
         try:
-            shutil.rmtree(self.path)
+            if self.path.is_symlink() or not self.path.is_dir():
+                self.path.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(self.path)
         except OSError as exc:
             raise GitError(f"cannot remove the damaged clone {self.path}: {exc.strerror}") from exc
 
@@ -405,15 +559,21 @@ class GitSource:
         """An empty repository at ``<state dir>/repo`` when there is none yet."""
         if (self.path / ".git").is_dir():
             return
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            message = f"cannot make the clone directory {self.path}: {exc.strerror or exc}"
+            if exc.errno in {errno.ENOSPC, errno.EDQUOT}:
+                raise GitDiskFullError(message, hint=_FREE_SPACE) from None
+            raise GitError(message) from None
         env = access.environment() | {
             "GIT_DIR": str(self.path / ".git"),
             "GIT_WORK_TREE": str(self.path),
         }
         args = ("init", "--quiet", str(self.path))
-        result = _git(git.Git(str(self.path)), args, env)
+        result = _git(self.path, args, env)
         if result.status != 0:
-            raise GitError(_failure(access, args, result))
+            raise _error(access, args, result)
         with _session(self.path, access) as s:
             # gc in the foreground of the fetch that triggers it: no detached process outlives
             # the command, and no stale gc.pid is left by a crash.

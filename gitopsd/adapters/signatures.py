@@ -12,10 +12,12 @@ It must not log, and must not read or write any keyring but its own.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
+from gitopsd import credentials
 from gitopsd.errors import ConfigError
 
 TRUSTED = "G"
@@ -30,9 +32,10 @@ def gnupg_home(state_dir: Path, keys_file: str) -> Path:
     home = state_dir / "gnupg"
     try:
         stamp = hashlib.sha256(Path(keys_file).read_bytes()).hexdigest() if keys_file else "-"
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = getattr(exc, "strerror", None) or "not a usable path"
         raise ConfigError(
-            f"[git] openpgp_keys_file: cannot read {keys_file}: {exc.strerror}"
+            f"[git] openpgp_keys_file: cannot read {credentials.shown_path(keys_file)}: {reason}"
         ) from None
     if _read(home / _STAMP) == stamp:
         return home
@@ -79,6 +82,7 @@ def _import(home: Path, keys_file: str) -> None:
     # A fixed program and arguments; the only input is the operator's own key file.
     done = subprocess.run(  # noqa: S603
         [gpg, "--batch", "--quiet", "--homedir", str(home), "--import", keys_file],
+        env=credentials.for_children(os.environ),
         capture_output=True,
         text=True,
         timeout=60,

@@ -17,6 +17,13 @@ migrated forward in place. It remembers:
 Every write is its own transaction, so a crash never leaves half a record. It must not hold a
 connection between calls: each call opens, works and closes, which keeps a long-running daemon
 free of leaked handles.
+
+A database SQLite finds corrupt ("file is not a database", "database disk image is
+malformed") is moved aside to ``state.sqlite3.corrupt[.N]`` (kept for inspection) and made
+afresh: everything in it can be relearned (the next cycles read Atlas again, and a cluster
+first met out of sync is reported as pending, never as drift). The owner is told through
+``on_rebuilt``; this module does not log. Other SQLite failures (a full disk, a read-only
+file) are raised as ``StateError``.
 """
 
 from __future__ import annotations
@@ -24,13 +31,15 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitopsd.errors import ConfigError
+from gitopsd.errors import ConfigError, StateError
 
 FILE_NAME = "state.sqlite3"
+CORRUPT_SUFFIX = ".corrupt"
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 SCHEMA_VERSION = 3
 _MIGRATIONS = {
     1: """
@@ -94,18 +103,34 @@ class CycleRecord:
     error: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rebuilt:
+    """A corrupt database was moved to ``kept`` and a new one made; ``reason`` is SQLite's."""
+
+    kept: Path
+    reason: str
+
+
 class StateDB:
     """The state database under one directory; created on first write.
 
     Args:
         directory: ``[state] dir``.
         history: cycles kept in the history (``[state] history``).
+        on_rebuilt: told each time a corrupt database was moved aside and made afresh.
     """
 
-    def __init__(self, directory: str | Path, *, history: int = 1000) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        history: int = 1000,
+        on_rebuilt: Callable[[Rebuilt], None] | None = None,
+    ) -> None:
         self.directory = Path(directory)
         self.path = self.directory / FILE_NAME
         self.history = history
+        self._on_rebuilt = on_rebuilt
 
     def __repr__(self) -> str:
         return f"StateDB({str(self.directory)!r})"
@@ -115,21 +140,69 @@ class StateDB:
         if not create and not self.path.exists():
             yield None
             return
+        connection = self._open()
+        try:
+            try:
+                with connection:
+                    _migrate(connection)
+            except sqlite3.DatabaseError as exc:
+                if not _corrupt(exc):
+                    raise
+                connection.close()
+                self._set_aside(exc)
+                connection = self._open()
+                with connection:
+                    _migrate(connection)
+            with connection:
+                yield connection
+        except sqlite3.Error as exc:
+            if _corrupt(exc):
+                connection.close()
+                kept = self._set_aside(exc)
+                raise StateError(
+                    f"the state database {self.path} was found corrupt ({exc}); it was moved"
+                    f" to {kept} and is made afresh at its next use"
+                ) from None
+            raise StateError(
+                f"the state database {self.path} cannot be used: {exc}; check that its file"
+                " system has space and is writable"
+            ) from None
+        finally:
+            connection.close()
+
+    def _open(self) -> sqlite3.Connection:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=10)
+            return sqlite3.connect(self.path, timeout=10)
         except (OSError, sqlite3.Error) as exc:
             message = getattr(exc, "strerror", None) or str(exc)
             raise ConfigError(
                 f"[state] dir: cannot use the state directory {self.directory}: {message};"
                 " point [state] dir at a directory gitopsd may write"
             ) from None
+
+    def _set_aside(self, exc: sqlite3.Error) -> Path:
+        """Move the corrupt database to the first free ``.corrupt[.N]`` name.
+
+        A journal beside it needs no moving: SQLite, finding it no valid journal of that file,
+        has deleted it by then.
+        """
+        n = 0
+        while True:
+            kept = self.path.with_name(FILE_NAME + CORRUPT_SUFFIX + (f".{n}" if n else ""))
+            if not kept.exists():
+                break
+            n += 1
         try:
-            with connection:
-                _migrate(connection)
-                yield connection
-        finally:
-            connection.close()
+            self.path.replace(kept)
+        except OSError as err:
+            raise StateError(
+                f"the state database {self.path} is corrupt ({exc}) and cannot be moved aside"
+                f" ({err.strerror}); move or remove it: gitopsd relearns what it held"
+            ) from None
+        if self._on_rebuilt is not None:
+            self._on_rebuilt(Rebuilt(kept=kept, reason=str(exc)))
+        return kept
 
     def fresh_defaults(self) -> frozenset[str]:
         """Clusters (``ClusterKey`` text) whose schedule is still the default Atlas created."""
@@ -269,6 +342,12 @@ class StateDB:
             )
             for row in rows
         )
+
+
+def _corrupt(exc: sqlite3.Error) -> bool:
+    """Whether SQLite says the file is not a database, or a damaged one."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in _CORRUPT_CODES
 
 
 def _migrate(connection: sqlite3.Connection) -> None:

@@ -27,6 +27,10 @@ def prepare(directory: Path) -> Path:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
+        if directory.is_symlink():
+            raise ConfigError(
+                f"{shown} is a symbolic link that leads to no directory: {_WHAT_TO_DO}"
+            ) from None
         raise ConfigError(f"{shown} is a file, not a directory: {_WHAT_TO_DO}") from None
     except NotADirectoryError:
         raise ConfigError(

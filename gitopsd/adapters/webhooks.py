@@ -154,6 +154,8 @@ def parse_push(forge: Forge, headers: Mapping[str, str], body: bytes) -> PushEve
         data = json.loads(text)
     except ValueError:
         raise PayloadError("the body is not JSON") from None
+    except RecursionError:  # the decoder's own bound; the 1 MiB body limit allows 500k levels
+        raise PayloadError("the body's JSON is nested too deeply to be a push event") from None
     if not isinstance(data, dict):
         raise PayloadError("the body is not a JSON object")
     ref, after = data.get("ref"), data.get("after")

@@ -18,6 +18,8 @@ from gitopsd.core.model import ClusterKey, DesiredState, Mode
 from gitopsd.core.plan import ActionKind, ClusterPlan, Failure, Hold, Observation, Plan, Status
 from gitopsd.core.problems import Problem
 
+_NOT_FOUND = 404
+
 
 class Outcome(enum.StrEnum):
     """How one action ended."""
@@ -283,6 +285,20 @@ class CycleResult:
             and ((seen := self.observation(c.key)) is None or seen.failure is not None)
         }
         return frozenset(mine | unread)
+
+    @property
+    def unread(self) -> tuple[tuple[ClusterKey, Failure], ...]:
+        """The clusters this cycle meant to read from Atlas and could not, and why.
+
+        Atlas answering that a project does not exist (404) is an answer, reported for each
+        of its clusters; no answer (a timeout, a dropped connection), an error answer (429,
+        5xx), refused credentials (401, 403) or no credentials for a profile are not.
+        """
+        return tuple(
+            (key, seen.failure)
+            for key, seen in self.observed
+            if seen.failure is not None and seen.failure.status != _NOT_FOUND
+        )
 
     @property
     def statuses(self) -> tuple[Status, ...]:

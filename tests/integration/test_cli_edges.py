@@ -116,11 +116,13 @@ def test_the_emulator_exits_2_when_its_port_is_in_use(listening: int):
         ("/proc/gitopsd-state", "cannot be created (No such file or directory)"),
         ("{tmp}/a-file", "is a file, not a directory"),
         ("{tmp}/a-file/state", "cannot be created: a part of that path is a file"),
+        ("{tmp}/a-loop", "is a symbolic link that leads to no directory"),
     ],
 )
 def test_an_unusable_state_dir_is_one_line_naming_the_key(world: World, tmp_path, where, says):
     """A [state] dir that cannot be made is named with what is wrong: exit 1, nothing else."""
     (tmp_path / "a-file").write_text("not a directory\n")
+    (tmp_path / "a-loop").symlink_to("a-loop")
     path = where.format(tmp=tmp_path)
     world.write("d.yaml", m.docs(m.policy(), m.schedule(), m.project(), m.deployment()))
     config = world.config()

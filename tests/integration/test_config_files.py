@@ -130,6 +130,43 @@ def test_default_credentials_fall_back_to_the_environment(tmp_path):
     assert loaded.private_key.reveal() == CANARY
 
 
+def test_a_profile_file_key_naming_no_file_is_named_without_its_value(tmp_path):
+    """A secret pasted into a profile's *_file key: the key is named, the value is not shown."""
+    path = write(
+        tmp_path / "gitopsd.toml",
+        f"""
+        [git]
+        url = "{URL}"
+        [atlas.profiles.payments]
+        public_key_file = "pub"
+        private_key_file = "{CANARY}/x"
+        """,
+    )
+    write(tmp_path / "pub", "public")
+    files = config.load(path, environ={}).atlas.profile("payments")
+    assert files is not None
+    with pytest.raises(ConfigError) as info:
+        files.load(environ={}, table="atlas.profiles.payments")
+    message = str(info.value)
+    assert message.startswith("[atlas.profiles.payments] private_key_file: cannot read ")
+    assert f"{tmp_path}/… (" in message
+    assert CANARY not in message
+
+
+def test_a_file_key_naming_an_existing_but_unreadable_path_shows_it(tmp_path):
+    """A path that names something (here a directory) is shown whole: it is not a secret."""
+    (tmp_path / "tokens").mkdir()
+    with pytest.raises(ConfigError) as info:
+        credentials.read_secret("git_token", file=str(tmp_path / "tokens"), environ={})
+    assert str(info.value).startswith(f"[git] token_file: cannot read {tmp_path}/tokens: ")
+
+
+def test_a_file_key_with_a_nul_is_refused_in_one_line(tmp_path):
+    """A NUL in a *_file value is a ConfigError naming the key, not a ValueError."""
+    with pytest.raises(ConfigError, match=r"^\[forge\] token_file: cannot read .*not a usable"):
+        credentials.read_secret("forge_token", file=f"{tmp_path}/a\0b", environ={})
+
+
 def test_a_file_full_of_mistakes_reports_each_with_its_line(tmp_path):
     """Every problem of a real file is reported at once, at its line, secrets hidden."""
     path = write(

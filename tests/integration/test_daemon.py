@@ -266,21 +266,22 @@ def test_sigusr1_runs_a_cycle_now_even_when_git_did_not_change(loop):
 def test_an_unexpected_exception_is_logged_counted_and_survived(loop):
     """A cycle that blows up is logged with its traceback and counted; the daemon goes on.
 
-    The state database is made corrupt; once the file is gone, the next cycle succeeds in the
-    same process.
+    The state database's path is made a directory, which SQLite cannot open; once it is gone,
+    the next cycle succeeds in the same process.
     """
     config = configure(loop, poll_s=3600)
     state = loop.world.root / "state" / state_db.FILE_NAME
     with notify_socket() as notify, start(config, notify) as daemon:
         daemon.log("cycle_finished")
-        state.write_bytes(b"this is not a database" * 100)
+        state.unlink()
+        state.mkdir()
         daemon.signal(signal.SIGUSR1)
         failed = daemon.log("cycle_failed")
         assert "Traceback" in str(failed["exception"])
         text = httpx.get(daemon.url + "/metrics").text
         families = {f.name: f for f in text_string_to_metric_families(text)}
         assert families["gitopsd_cycle_exceptions"].samples[0].value == 1
-        state.unlink()
+        state.rmdir()
         daemon.signal(signal.SIGUSR1)
         daemon.logs.wait_for(lambda items: _cycles(items) >= 2, 30, "a cycle after the failure")
         assert httpx.get(daemon.url + "/healthz").status_code == 200

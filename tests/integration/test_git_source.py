@@ -246,6 +246,31 @@ def test_missing_manifests_directory_is_a_config_error(world: GitWorld):
         world.source(path="nowhere").checkout()
 
 
+def test_a_manifests_directory_the_revision_lacks_never_makes_the_clone_again(world: GitWorld):
+    """Asked twice, the ConfigError comes from the same clone: a missing path is no damage."""
+    source = world.source(path="nowhere")
+    with pytest.raises(ConfigError, match=r"\[git\] path: nowhere is not a directory"):
+        source.checkout()
+    marker = world.state / "repo" / ".git" / "gitopsd-test-marker"
+    marker.touch()
+    with pytest.raises(ConfigError, match=r"\[git\] path: nowhere is not a directory"):
+        source.checkout()
+    assert marker.exists()
+
+
+def test_a_manifests_directory_looped_in_the_worktree_makes_the_clone_again(world: GitWorld):
+    """[git] path replaced in the clone by a symbolic link to itself: recloned, served again."""
+    source = world.source()
+    source.checkout()
+    manifests = world.state / "repo" / "manifests"
+    shutil.rmtree(manifests)
+    manifests.symlink_to("manifests")
+    checkout = source.checkout()
+    assert codes(checkout) == [SourceNoteCode.RECLONED]
+    assert "symbolic link loop" in checkout.notes[0].message
+    assert (checkout.manifests / "policy.yaml").is_file()
+
+
 # -- URL kinds -----------------------------------------------------------------------------------
 
 

@@ -206,6 +206,8 @@ def test_every_metric_family_is_exported_with_its_type(listener):
         "gitopsd_atlas_requests": "counter",
         "gitopsd_atlas_rate_limit_remaining": "gauge",
         "gitopsd_git_fetch_failures": "counter",
+        "gitopsd_state_db_rebuilds": "counter",
+        "gitopsd_cycle_requests_deferred": "counter",
         "gitopsd_webhooks": "counter",
         "gitopsd_build_info": "gauge",
     }

@@ -10,7 +10,8 @@ Three runs of the real daemon (a subprocess):
   webhook, a forged and a replayed webhook, metrics and health;
 * a faulted run: Atlas answering 5xx, 429 and dropping connections (scripted, then 20 % at
   random), a wrong forge token, the Git remote unreachable at start and again later, a cycle
-  that raises (a corrupt state database: a traceback in the log), a forged webhook;
+  that raises (a state database SQLite cannot open: a traceback in the log), a forged
+  webhook;
 * a crash run: SIGKILL in the middle of a cycle, then a restart on the same state.
 
 After each, ``support.leaks.Evidence`` gathers every log line (tracebacks included), every
@@ -362,10 +363,11 @@ def test_a_faulted_run_leaks_no_secret(stack):
         failed = daemon.log("publish_failed")
         assert "401" in str(failed["error"]) or "token" in str(failed["error"])
         database = stack.root / "state" / "state.sqlite3"
-        database.write_bytes(b"this is not a database" * 100)  # an exception, with a traceback
+        database.unlink()
+        database.mkdir()  # SQLite cannot open it: an exception, with a traceback
         stack.ask_for_cycle(daemon, "webhook for the failing cycle")
         assert "Traceback" in str(daemon.log("cycle_failed")["exception"])
-        database.unlink()
+        database.rmdir()
         stack.gate.shut()
         refused, before = stack.gate.refused, cycles(daemon)
         # a cycle on the last revision, noting the failed fetch

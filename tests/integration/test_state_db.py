@@ -95,3 +95,25 @@ def test_an_unwritable_state_directory_names_the_key(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(ConfigError, match=r"\[state\] dir: cannot use the state directory"):
         state_db.StateDB(blocker).record_cycle(record(1))
+
+
+def test_a_corrupt_database_is_kept_aside_and_made_afresh(tmp_path):
+    """Not a database: it moves to .corrupt, the owner is told why, and the call goes on."""
+    (tmp_path / state_db.FILE_NAME).write_bytes(b"not a database" * 100)
+    told: list[state_db.Rebuilt] = []
+    db = state_db.StateDB(tmp_path, on_rebuilt=told.append)
+    db.record_cycle(record(1))
+    assert [r.kept.name for r in told] == [state_db.FILE_NAME + ".corrupt"]
+    assert told[0].reason == "file is not a database"
+    assert told[0].kept.read_bytes() == b"not a database" * 100
+    assert [c.revision for c in db.cycles()] == [record(1).revision]
+
+
+def test_a_second_corrupt_database_keeps_the_first_one_kept(tmp_path):
+    """Each corrupt copy gets its own name: .corrupt, then .corrupt.1."""
+    db = state_db.StateDB(tmp_path)
+    for _ in range(2):
+        (tmp_path / state_db.FILE_NAME).write_bytes(b"not a database" * 100)
+        assert db.settled() == {}
+    kept = sorted(p.name for p in tmp_path.iterdir() if ".corrupt" in p.name)
+    assert kept == [state_db.FILE_NAME + ".corrupt", state_db.FILE_NAME + ".corrupt.1"]

@@ -14,7 +14,8 @@ often and checks drift rarely, so cycles run when the soak sends SIGUSR1. Each r
    that started after the request has finished and none runs;
 4. read Atlas again and judge every write in the log (``soak_fleet.check_writes``); on flap
    rounds, check that the cycle served the last good revision with a fetch-failed note, then
-   put the repository back.
+   put the repository back, and judge the cycle the daemon redoes on the tip at its next poll
+   (a cycle on the last good revision is not a success).
 
 Then the weather stops, faults are cleared, and cycles run until every cluster is what
 ``soak_fleet.settle`` says (at most three allowed); one more cycle must write nothing, and
@@ -354,6 +355,23 @@ class Soak:
         )
         return after, durations, log
 
+    def judged_redo(self, label: str, before: dict[Key, Held], start: int) -> dict[Key, Held]:
+        """Judge the cycle the daemon redoes at its first poll once Git is back.
+
+        A cycle on the last good revision is not a success, so the daemon does it again on
+        the tip as soon as a poll reaches Git; nothing changes Atlas in between (``before``
+        is Atlas after the outage's cycle, whose request log was taken). ``start`` is the log
+        line Git came back after.
+        """
+        self.wait_idle_after(start, "the cycle redone once Git is back")
+        after = self.state()
+        log = self.take_log()
+        self.count(log)
+        found = soak_fleet.check_writes(before, after, log, self.fleet.specs, self.fresh)
+        self.figures.violations += [f"{label}: {v}" for v in found]
+        self.progress(f"{label}: {len(soak_fleet.writes_of(log))} writes; {len(found)} violations")
+        return after
+
     def count(self, log: list[dict[str, object]]) -> None:
         """Count answers and writes of one slice of the request log."""
         f = self.figures
@@ -500,6 +518,8 @@ class Soak:
                 with self.remote_away():
                     now, durations, _ = self.judged_cycle(label)
                     self.check_served_last_good(label, pushed[-1])
+                    start = len(self.daemon.logs.snapshot())
+                now = self.judged_redo(f"{label}, redone once Git is back", now, start)
                 f.flap_cycles += 1
             else:
                 now, durations, _ = self.judged_cycle(label, push if n == o.git_round else None)

@@ -352,11 +352,18 @@ def test_relative_files_and_state_are_resolved_against_the_config_directory():
     assert settings.state.dir == "/etc/gitopsd/state"
 
 
+def test_a_file_key_problem_never_shows_its_value():
+    """A *_file value that is refused is not echoed: it may be a secret pasted there."""
+    message = problem(GIT + f'token_file = "~{CANARY}"\n')
+    assert message.startswith(f"{PATH}:3: [git] token_file:")
+    assert CANARY not in message
+
+
 def test_home_directory_shorthand_is_refused():
     """Nothing would expand ~, so it is an error instead of a surprising path."""
     message = problem(GIT + 'ssh_key_file = "~/.ssh/id_ed25519"\n')
     assert message.startswith(f"{PATH}:3: [git] ssh_key_file:")
-    assert "'~' is not expanded" in message
+    assert "'~', which is not expanded" in message
 
 
 @pytest.mark.parametrize(
@@ -704,7 +711,7 @@ def test_a_profile_file_of_the_wrong_type_is_refused():
     """Profile keys are paths, written as strings."""
     assert problem(GIT + "[atlas.profiles.a]\nclient_id_file = 5\n") == (
         f'{PATH}:4: [atlas.profiles.a] client_id_file: expected a file path, or "" for none,'
-        ' got 5 (write it in "quotes")'
+        ' got a number (write it in "quotes")'
     )
 
 
