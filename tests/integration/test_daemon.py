@@ -16,9 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from markdown_it import MarkdownIt
 from prometheus_client.parser import text_string_to_metric_families
 from support.daemon import DaemonProcess, notify_socket
 from test_drift_loop import BRANCH, REPORT_JSON, Loop
+from test_report_escaping import Page
 
 from gitopsd.adapters import state_db
 
@@ -351,3 +353,36 @@ def test_a_manifest_that_is_a_symlink_loop_blocks_only_itself(loop):
         daemon.signal(signal.SIGTERM)
         assert daemon.exit_code() == 0
         assert daemon.count("cycle_failed") == 0
+
+
+def test_the_daemon_publishes_over_a_file_at_the_report_path(loop):
+    """A file committed where the report goes gives way on the report branch, with a note."""
+    loop.user.write("drift-report", "a file a user committed at the report's path\n")
+    loop.push("a file where the report goes")
+    config = configure(loop)
+    with notify_socket() as notify, start(config, notify) as daemon:
+        notify.wait("READY=1")
+        daemon.log("cycle_finished")
+        report = json.loads(loop.remote.show(BRANCH, REPORT_JSON))
+        codes = [note["code"] for note in report["source"]["notes"]]
+        assert "report-path-taken" in codes
+        assert loop.remote.show("main", "drift-report").startswith("a file a user committed")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+
+
+def test_the_daemon_escapes_markdown_in_a_file_name_in_its_report(loop):
+    """A manifest named with Markdown adds no link to the REPORT.md the daemon commits."""
+    name = "manifests/](https:%2F%2Fevil.example) [x.yaml"
+    loop.user.write(name, "kind: AtlasBackupPolicy\napiVersion: atlas.mongodb.com/v1\n")
+    loop.push("a manifest named with Markdown")
+    config = configure(loop)
+    with notify_socket() as notify, start(config, notify) as daemon:
+        notify.wait("READY=1")
+        daemon.log("cycle_finished")
+        text = loop.remote.show(BRANCH, REPORT_JSON.replace("report.json", "REPORT.md"))
+        page = Page(MarkdownIt("commonmark").enable(["table"]).render(text))
+        assert all(href.startswith("../") for href in page.hrefs), page.hrefs
+        assert page.row(name)[0].startswith(f"{name}:1:1")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
