@@ -124,6 +124,9 @@ SKIPPED: dict[str, dict[str, str]] = {
             BENCHMARK
         ),
         ".venv/bin/pytest tests/integration/test_soak.py": RUNS_THE_SUITE,
+        ".venv/bin/pytest -p no:randomly tests/integration/test_daemon_attacks.py": (
+            RUNS_THE_SUITE
+        ),
     },
 }
 """Commands a page shows that cannot run here, by page and command (its first line, without a
