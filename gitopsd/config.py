@@ -72,6 +72,7 @@ class AtlasSettings:
     timeout_s: float = 30.0
     max_attempts: int = 5
     deadline_s: float = 120.0
+    ca_file: str = ""
 
     def profile(self, name: str) -> CredentialFiles | None:
         """The credentials of ``[atlas.profiles.NAME]``, None when there is no such profile."""
@@ -246,6 +247,9 @@ _SECTIONS: dict[str, dict[str, config_checks.Key]] = {
             int, "a whole number of at least 1", config_checks.between(1)
         ),
         "deadline_s": _SECONDS,
+        "ca_file": config_checks.Key(
+            str, 'a PEM file path, or "" for the default CAs', config_checks.file_path, path=True
+        ),
     },
     "manifests": {
         "max_file_bytes": config_checks.Key(

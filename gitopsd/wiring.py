@@ -124,6 +124,7 @@ class Runtime:
                 dry_run=self.dry_run,
                 stop=self.stop,
                 on_response=self._on_atlas_response,
+                ca_file=a.ca_file,
             )
             self._clients[profile] = client
             return client

@@ -14,6 +14,7 @@ import base64
 import contextvars
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable
@@ -24,11 +25,17 @@ import httpx
 
 from gitopsd import credentials
 from gitopsd.adapters import atlas_wire as wire
-from gitopsd.adapters.http_transport import StdlibTransport
+from gitopsd.adapters import http_transport
 from gitopsd.core import backoff
 from gitopsd.core.model import DesiredSchedule
 from gitopsd.core.observed import ObservedCluster, ObservedProject, ObservedSchedule
-from gitopsd.errors import AtlasError, AtlasTransientError, AtlasUnknownOutcomeError
+from gitopsd.errors import (
+    AtlasConfigError,
+    AtlasError,
+    AtlasTransientError,
+    AtlasUnknownOutcomeError,
+    ConfigError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +150,36 @@ def auth_for(
         token_url = base_url.rstrip("/") + wire.TOKEN_PATH
         return ServiceAccountAuth(creds, token_url=token_url, timeout_s=timeout_s, clock=clock)
     return httpx.DigestAuth(creds.public_key, creds.private_key.reveal())
+
+
+def tls_context(ca_file: str) -> ssl.SSLContext | None:
+    """A context trusting only the PEM bundle ``ca_file``; None ("") for the default CAs.
+
+    The default is httpx's: certifi's bundle, or what ``SSL_CERT_FILE``/``SSL_CERT_DIR`` name.
+
+    Raises ConfigError naming ``[atlas] ca_file`` when the file cannot be read or holds no
+    certificate.
+    """
+    if not ca_file:
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except ssl.SSLError:  # an SSLError is an OSError: this comes first
+        message = f"[atlas] ca_file: {ca_file} is not a PEM certificate bundle"
+        hint = "it must hold the PEM certificates of the CAs that sign Atlas's certificate"
+        raise ConfigError(f"{message}: {hint}") from None
+    except OSError as exc:
+        message = f"[atlas] ca_file: cannot read {ca_file}: {(exc.strerror or str(exc)).lower()}"
+        raise ConfigError(f'{message}; fix the path, or set it to "" for the default CAs') from None
+
+
+def default_transport(*, max_idle: int, ca_file: str = "") -> httpx.BaseTransport:
+    """The production transport, verifying with ``[atlas] ca_file``.
+
+    Raises ConfigError when ``ca_file`` is unusable.
+    """
+    context = tls_context(ca_file)
+    return http_transport.StdlibTransport(max_idle=max_idle, ssl_context=context)
 
 
 class DryRunTransport(httpx.BaseTransport):
@@ -285,7 +322,9 @@ class AtlasClient:
         dry_run: send reads, record writes (``dry_run_lines``); write methods return None.
         stop: every backoff wait is ``stop.wait(delay_s)``; set it to stop retrying.
         clock, jitter: monotonic seconds and a [0, 1) draw, injectable for tests.
-        transport: the underlying transport (default: httpx's, with ``retries=0``).
+        transport: the underlying transport (default: ``default_transport``).
+        ca_file: the PEM bundle that verifies Atlas's certificate ("" for the default CAs);
+            used only when ``transport`` is not given.
         on_response: called with (method, status) after every attempt, status 0 when no
             answer came (for metrics); it must be quick and must not raise.
     """
@@ -304,6 +343,7 @@ class AtlasClient:
         jitter: Jitter = random.random,
         transport: httpx.BaseTransport | None = None,
         on_response: Callable[[str, int], None] | None = None,
+        ca_file: str = "",
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -319,7 +359,7 @@ class AtlasClient:
         self._where = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
         self._timeout = httpx.Timeout(timeout_s)
         self._on_response = on_response or (lambda _method, _status: None)
-        inner = transport or StdlibTransport(max_idle=concurrency)
+        inner = transport or default_transport(max_idle=concurrency, ca_file=ca_file)
         self._dry_run_transport = DryRunTransport(inner) if dry_run else None
         self._auth_repr = repr(auth)
         self._http = httpx.Client(
@@ -505,6 +545,13 @@ class AtlasClient:
                 params=params,
                 timeout=self._timeout,
             )
+        except http_transport.CertificateError as exc:
+            self._on_response(method, 0)
+            raise AtlasConfigError(
+                f"{method} {path}: the TLS certificate of {self._where} could not be verified"
+                f" ({exc.reason}): if a proxy or a private CA signs it, set [atlas] ca_file to"
+                " that CA's PEM bundle",
+            ) from exc
         except _UNSENT as exc:
             self._on_response(method, 0)
             raise AtlasTransientError(

@@ -4,8 +4,9 @@ httpx's own transport (httpcore, parsing HTTP/1.1 in Python with h11) cost about
 per request in a cycle, which made the requests most of a 10,000-cluster no-op cycle's CPU;
 the same requests through ``http.client`` cost about 0.6 ms (docs/benchmarks.md). httpx stays
 the client: authentication, URLs, proxies from the environment (httpx mounts its own transports
-for those), TLS settings (``httpx.create_ssl_context``, so certifi or ``SSL_CERT_FILE`` as
-httpx would) and the exceptions the client's retry loop expects.
+for those), and the exceptions the client's retry loop expects. TLS verification uses the
+context it is given (the Atlas client makes one from ``[atlas] ca_file``), else
+``httpx.create_ssl_context`` (certifi, or ``SSL_CERT_FILE`` as httpx would).
 
 One rule makes this safe: a connection goes back to the pool only after a complete response
 that does not close it. Any error, timeout or short read closes it, so a late answer can never
@@ -29,6 +30,14 @@ import httpx
 _Key = tuple[str, str, int]
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _Exchange = tuple[int, str, list[tuple[bytes, bytes]], bytes, bool]
+
+
+class CertificateError(httpx.ConnectError):
+    """The server's TLS certificate could not be verified; ``reason`` is OpenSSL's, short."""
+
+    def __init__(self, message: str, *, reason: str, request: httpx.Request) -> None:
+        super().__init__(message, request=request)
+        self.reason = reason
 
 
 class StdlibTransport(httpx.BaseTransport):
@@ -100,12 +109,20 @@ class StdlibTransport(httpx.BaseTransport):
             connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
         try:
             connection.connect()
+        except ssl.SSLCertVerificationError as exc:
+            connection.close()
+            reason = exc.verify_message or "unknown reason"
+            raise CertificateError(
+                f"the TLS certificate of {host}:{port} could not be verified ({reason})",
+                reason=reason,
+                request=request,
+            ) from exc
         except TimeoutError as exc:
             connection.close()
             raise httpx.ConnectTimeout(
                 f"connecting to {host}:{port} timed out", request=request
             ) from exc
-        except OSError as exc:  # refused, unreachable, TLS verification failed, ...
+        except OSError as exc:  # refused, unreachable, TLS handshake failed, ...
             connection.close()
             raise httpx.ConnectError(
                 f"cannot connect to {host}:{port}: {exc}", request=request

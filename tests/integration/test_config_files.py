@@ -69,7 +69,7 @@ def test_a_minimal_file_loads(tmp_path):
 
 
 def test_relative_paths_are_relative_to_the_file_not_the_working_directory(tmp_path, monkeypatch):
-    """A local url, *_file keys and [state] dir resolve against the file's directory."""
+    """A local url, *_file keys (ca_file too) and [state] dir resolve against the config file."""
     monkeypatch.chdir(write(tmp_path / "elsewhere" / "x", "").parent)
     path = write(
         tmp_path / "etc" / "gitopsd.toml",
@@ -80,6 +80,7 @@ def test_relative_paths_are_relative_to_the_file_not_the_working_directory(tmp_p
 
         [atlas]
         client_id_file = "creds/id"
+        ca_file = "tls/ca.pem"
 
         [state]
         dir = "state"
@@ -90,6 +91,7 @@ def test_relative_paths_are_relative_to_the_file_not_the_working_directory(tmp_p
     assert settings.git.url == str(etc.parent / "manifests")
     assert settings.git.ssh_key_file == str(etc / "keys" / "id_ed25519")
     assert settings.atlas.credentials.client_id_file == str(etc / "creds" / "id")
+    assert settings.atlas.ca_file == str(etc / "tls" / "ca.pem")
     assert settings.state.dir == str(etc / "state")
 
 

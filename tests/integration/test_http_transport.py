@@ -1,17 +1,17 @@
-"""The Atlas client's transport over real sockets: keep-alive, stale and broken connections, TLS.
+"""The Atlas client's transport over real sockets: keep-alive, broken connections, TLS.
 
 Each test runs a small HTTP/1.1 server on 127.0.0.1 whose misbehaviour is scripted per
 request (late, cut off, closing), and drives ``StdlibTransport`` through an ``httpx.Client``
 as the Atlas client does. What matters most: a connection that failed is never reused, so no
-request ever reads another's answer.
+request ever reads another's answer. TLS uses a CA the test makes (``support.tls``).
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,9 +19,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import tls
 
+from gitopsd import credentials
+from gitopsd.adapters import atlas
 from gitopsd.adapters.http_transport import StdlibTransport
+from gitopsd.core.backoff import RetryPolicy
+from gitopsd.errors import AtlasConfigError, ConfigError
 
+PROJECT = "32b6e34b3d91647abb20e7b8"
 Behaviour = Callable[[socket.socket, str, bytes], bool]
 """Answers one request (path, body) on the connection; False closes the connection after."""
 
@@ -87,11 +93,11 @@ class Server:
                 if not line:
                     return
                 path = line.split()[1].decode()
-                length = 0
+                head: dict[str, str] = {}
                 while (header := reader.readline()) not in (b"\r\n", b""):
                     name, _, value = header.decode().partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value)
+                    head[name.strip().lower()] = value.strip()
+                length = int(head.get("content-length", "0"))
                 body = reader.read(length) if length else b""
                 with self.lock:
                     self.requests += 1
@@ -208,29 +214,80 @@ def test_nobody_listening_is_a_connect_error():
 
 
 @pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and its key, made with openssl."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
+def ca(tmp_path: Path) -> tls.CertificateAuthority:
+    """A CA the test made; only what is given its PEM file trusts it."""
+    return tls.CertificateAuthority(tmp_path / "tls", "Test CA")
 
 
-def test_tls_verifies_the_server_certificate(certificate):
-    """An unknown certificate is refused; trusted (as SSL_CERT_FILE would), it is accepted."""
-    cert, key = certificate
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(cert, key)
-    with serving(lambda _n: echo, tls=tls) as server:
+def test_tls_verifies_the_server_certificate(ca):
+    """A certificate from an unknown CA is refused; with the CA's PEM trusted, it is accepted."""
+    with serving(lambda _n: echo, tls=ca.server_context()) as server:
         with client(server) as http, pytest.raises(httpx.ConnectError, match="certificate"):
             http.get("/secret")
-        trusting = ssl.create_default_context(cafile=str(cert))
-        with client(server, ssl_context=trusting) as http:
+        with client(server, ssl_context=atlas.tls_context(str(ca.pem))) as http:
             assert http.get("/secret").text == "/secret|"
+
+
+# -- the Atlas client over this transport ---------------------------------------------------
+
+
+def atlas_api(conn: socket.socket, path: str, body: bytes) -> bool:
+    """Atlas in miniature: a token, and one project for any other path."""
+    if path == "/api/oauth/token":
+        data = {"access_token": "t0ken", "expires_in": 3600, "token_type": "Bearer"}
+    else:
+        data = {"id": PROJECT, "name": "prod", "orgId": "o"}
+    answer(conn, json.dumps(data).encode(), headers="Content-Type: application/json\r\n")
+    return True
+
+
+def atlas_client(server: Server, *, ca_file: str = "") -> atlas.AtlasClient:
+    """The production Atlas client (service account, default transport) for ``server``."""
+    account = credentials.ServiceAccount(
+        client_id="mdb_sa_id", client_secret=credentials.Secret("mdb_sa_sk")
+    )
+    return atlas.AtlasClient(
+        server.url,
+        atlas.auth_for(account, base_url=server.url, timeout_s=5),
+        timeout_s=5,
+        retry=RetryPolicy(max_attempts=1),
+        ca_file=ca_file,
+    )
+
+
+def test_atlas_client_trusts_the_ca_file(ca):
+    """[atlas] ca_file is the CA bundle the Atlas client verifies the server with."""
+    with (
+        serving(lambda _n: atlas_api, tls=ca.server_context()) as server,
+        atlas_client(server, ca_file=str(ca.pem)) as client_,
+    ):
+        assert client_.project(PROJECT).name == "prod"
+
+
+def test_a_certificate_the_ca_file_does_not_sign_is_one_clear_config_error(ca, tmp_path):
+    """Another CA's certificate: not retried, and the error names the host and [atlas] ca_file."""
+    other = tls.CertificateAuthority(tmp_path / "other", "Other CA")
+    with (
+        serving(lambda _n: atlas_api, tls=other.server_context()) as server,
+        atlas_client(server, ca_file=str(ca.pem)) as client_,
+        pytest.raises(AtlasConfigError) as refused,
+    ):
+        client_.project(PROJECT)
+    assert str(refused.value) == (
+        f"GET /api/atlas/v2/groups/{PROJECT}: the TLS certificate of 127.0.0.1:{server.port}"
+        " could not be verified (unable to get local issuer certificate): if a proxy or a"
+        " private CA signs it, set [atlas] ca_file to that CA's PEM bundle"
+    )
+    assert server.requests == 0
+
+
+def test_an_unusable_ca_file_is_a_config_error_naming_the_key(tmp_path):
+    """A missing file, or one that holds no certificate, is refused when the client is made."""
+    with pytest.raises(
+        ConfigError, match=r"^\[atlas\] ca_file: cannot read .*missing.pem: no such"
+    ):
+        atlas.tls_context(str(tmp_path / "missing.pem"))
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^\[atlas\] ca_file: .*junk.pem is not a PEM"):
+        atlas.tls_context(str(junk))
