@@ -174,12 +174,15 @@ def tls_context(ca_file: str) -> ssl.SSLContext | None:
 
 
 def default_transport(*, max_idle: int, ca_file: str = "") -> httpx.BaseTransport:
-    """The production transport, verifying with ``[atlas] ca_file``.
+    """The production transport: ``[atlas] ca_file`` and the proxy of the environment.
 
-    Raises ConfigError when ``ca_file`` is unusable.
+    Raises ConfigError when ``ca_file`` is unusable or ``HTTPS_PROXY`` names no usable proxy.
     """
     context = tls_context(ca_file)
-    return http_transport.StdlibTransport(max_idle=max_idle, ssl_context=context)
+    try:
+        return http_transport.StdlibTransport(max_idle=max_idle, ssl_context=context)
+    except ValueError as exc:
+        raise ConfigError(f"{exc}: fix HTTPS_PROXY in gitopsd's environment") from None
 
 
 class DryRunTransport(httpx.BaseTransport):
@@ -551,6 +554,14 @@ class AtlasClient:
                 f"{method} {path}: the TLS certificate of {self._where} could not be verified"
                 f" ({exc.reason}): if a proxy or a private CA signs it, set [atlas] ca_file to"
                 " that CA's PEM bundle",
+            ) from exc
+        except http_transport.ProxyConnectError as exc:
+            self._on_response(method, 0)
+            raise AtlasTransientError(
+                f"{method} {path}: cannot connect to {self._where} through the proxy"
+                f" {exc.proxy} ({exc.reason}); the proxy comes from HTTPS_PROXY (NO_PROXY"
+                " lists the hosts that bypass it)",
+                may_have_acted=False,
             ) from exc
         except _UNSENT as exc:
             self._on_response(method, 0)

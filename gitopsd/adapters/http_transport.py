@@ -3,10 +3,16 @@
 httpx's own transport (httpcore, parsing HTTP/1.1 in Python with h11) cost about 0.9 ms of CPU
 per request in a cycle, which made the requests most of a 10,000-cluster no-op cycle's CPU;
 the same requests through ``http.client`` cost about 0.6 ms (docs/benchmarks.md). httpx stays
-the client: authentication, URLs, proxies from the environment (httpx mounts its own transports
-for those), and the exceptions the client's retry loop expects. TLS verification uses the
-context it is given (the Atlas client makes one from ``[atlas] ca_file``), else
-``httpx.create_ssl_context`` (certifi, or ``SSL_CERT_FILE`` as httpx would).
+the client: authentication, URLs, and the exceptions the client's retry loop expects. TLS
+verification uses the context it is given (the Atlas client makes one from ``[atlas] ca_file``),
+else ``httpx.create_ssl_context`` (certifi, or ``SSL_CERT_FILE`` as httpx would).
+
+httpx mounts proxies from the environment only for its own transport, never for one it is
+handed, so this transport reads them itself: an ``https`` URL goes through the proxy that
+``HTTPS_PROXY`` names (an ``http://`` proxy, asked to ``CONNECT`` to the host, then TLS end to
+end inside the tunnel) unless ``NO_PROXY`` lists the host. ``http`` URLs (the emulator, on
+loopback only) always go direct. A proxy's user name and password, if its URL holds them, are
+sent as ``Proxy-Authorization: Basic`` and never appear in an error.
 
 One rule makes this safe: a connection goes back to the pool only after a complete response
 that does not close it. Any error, timeout or short read closes it, so a late answer can never
@@ -18,12 +24,16 @@ client's to retry, with its backoff, its log line and its count. Responses are r
 
 from __future__ import annotations
 
+import base64
 import http.client
 import select
 import socket
 import ssl
 import threading
+import urllib.parse
+import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -40,15 +50,79 @@ class CertificateError(httpx.ConnectError):
         self.reason = reason
 
 
+class ProxyConnectError(httpx.ProxyError):
+    """The proxy could not be reached, or refused the tunnel; ``proxy`` is its host:port."""
+
+    def __init__(self, message: str, *, proxy: str, reason: str, request: httpx.Request) -> None:
+        super().__init__(message, request=request)
+        self.proxy = proxy
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Proxy:
+    host: str
+    port: int
+    # Proxy-Authorization, when the URL holds a user: a secret, so never in a repr
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _proxy_from_url(url: str) -> _Proxy | None:
+    """The proxy a ``HTTPS_PROXY`` value names (``host:port`` means ``http://host:port``).
+
+    Raises ValueError, without the value (it may hold a password), when it names none.
+    """
+    parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme != "http":
+        message = f"HTTPS_PROXY names a {parts.scheme}:// proxy; only http:// proxies are supported"
+        raise ValueError(message)
+    try:
+        port = parts.port or 80
+    except ValueError:
+        port = 0
+    if not parts.hostname or not port:
+        raise ValueError("HTTPS_PROXY is not a proxy URL such as http://proxy.example:3128")
+    headers: tuple[tuple[str, str], ...] = ()
+    if parts.username is not None:
+        user = urllib.parse.unquote(parts.username)
+        password = urllib.parse.unquote(parts.password or "")
+        pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+        headers = (("Proxy-Authorization", f"Basic {pair}"),)
+    return _Proxy(host=parts.hostname, port=port, headers=headers)
+
+
 class StdlibTransport(httpx.BaseTransport):
     """HTTP/1.1 with keep-alive over ``http.client``; at most ``max_idle`` pooled connections.
 
     Thread-safe: each request holds its connection alone, and the pool is behind a lock.
+
+    Args:
+        max_idle: most idle connections kept per host.
+        ssl_context: how servers' certificates are verified (default: httpx's).
+        proxies: ``urllib.request.getproxies_environment()``'s shape (``"https"``, ``"no"``);
+            None reads the environment once, here.
+
+    Raises ValueError when ``HTTPS_PROXY`` names no usable proxy.
     """
 
-    def __init__(self, *, max_idle: int = 8, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_idle: int = 8,
+        ssl_context: ssl.SSLContext | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> None:
         self._max_idle = max_idle
         self._ssl = ssl_context
+        self._proxies = dict(
+            urllib.request.getproxies_environment() if proxies is None else proxies
+        )
+        https_proxy = self._proxies.get("https", "")
+        self._https_proxy = _proxy_from_url(https_proxy) if https_proxy else None
         self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -96,25 +170,46 @@ class StdlibTransport(httpx.BaseTransport):
                 self._ssl = httpx.create_ssl_context()
             return self._ssl
 
+    def _proxy_for(self, host: str) -> _Proxy | None:
+        if self._https_proxy is None:
+            return None
+        if _bypassed(host, self._proxies.get("no", "")):
+            return None
+        return self._https_proxy
+
     def _connect(
         self, key: _Key, timeout_s: float | None, request: httpx.Request
     ) -> http.client.HTTPConnection:
         scheme, host, port = key
+        proxy = self._proxy_for(host) if scheme == "https" else None
         connection: http.client.HTTPConnection
-        if scheme == "https":
+        if proxy is not None:
+            connection = http.client.HTTPSConnection(
+                proxy.host, proxy.port, timeout=timeout_s, context=self._context()
+            )
+            connection.set_tunnel(host, port, headers=dict(proxy.headers))
+        elif scheme == "https":
             connection = http.client.HTTPSConnection(
                 host, port, timeout=timeout_s, context=self._context()
             )
         else:
             connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
         try:
-            connection.connect()
+            _open(connection, proxy)
         except ssl.SSLCertVerificationError as exc:
             connection.close()
             reason = exc.verify_message or "unknown reason"
             raise CertificateError(
                 f"the TLS certificate of {host}:{port} could not be verified ({reason})",
                 reason=reason,
+                request=request,
+            ) from exc
+        except _TunnelError as exc:
+            connection.close()
+            raise ProxyConnectError(
+                f"the proxy {exc.proxy} refused to connect to {host}:{port} ({exc.answer})",
+                proxy=exc.proxy,
+                reason=f"it answered {exc.answer}",
                 request=request,
             ) from exc
         except TimeoutError as exc:
@@ -124,6 +219,14 @@ class StdlibTransport(httpx.BaseTransport):
             ) from exc
         except OSError as exc:  # refused, unreachable, TLS handshake failed, ...
             connection.close()
+            if proxy is not None and exc.strerror:
+                reason = exc.strerror.lower()
+                raise ProxyConnectError(
+                    f"cannot connect to {host}:{port} through the proxy {proxy.where}: {reason}",
+                    proxy=proxy.where,
+                    reason=reason,
+                    request=request,
+                ) from exc
             raise httpx.ConnectError(
                 f"cannot connect to {host}:{port}: {exc}", request=request
             ) from exc
@@ -195,6 +298,42 @@ class StdlibTransport(httpx.BaseTransport):
             ) from exc
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.getheaders()]
         return response.status, response.reason, headers, content, response.will_close
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """Whether ``NO_PROXY`` lists ``host``: ``*``, the host itself, or a domain it is under."""
+    host = host.lower().strip("[]")
+    for entry in no_proxy.split(","):
+        name = entry.strip().lower()
+        if name.startswith("[") and "]" in name:
+            name = name[1 : name.index("]")]  # [::1]:443
+        elif name.count(":") == 1:
+            name = name.partition(":")[0]  # example.com:443
+        name = name.lstrip("*").lstrip(".")
+        if entry.strip() == "*" or (name and (host == name or host.endswith("." + name))):
+            return True
+    return False
+
+
+class _TunnelError(OSError):
+    """The proxy answered the CONNECT with something other than 200."""
+
+    def __init__(self, proxy: str, answer: str) -> None:
+        super().__init__(f"the proxy {proxy} answered {answer}")
+        self.proxy = proxy
+        self.answer = answer
+
+
+def _open(connection: http.client.HTTPConnection, proxy: _Proxy | None) -> None:
+    """Connect; through ``proxy``, a CONNECT the proxy refuses is a _TunnelError."""
+    try:
+        connection.connect()
+    except OSError as exc:
+        # http.client says a refused tunnel only in words: "Tunnel connection failed: 407 ..."
+        said = str(exc)
+        if proxy is None or exc.errno is not None or not said.startswith("Tunnel connection"):
+            raise
+        raise _TunnelError(proxy.where, said.partition(": ")[2] or said) from exc
 
 
 def _usable(connection: http.client.HTTPConnection) -> bool:

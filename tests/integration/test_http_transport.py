@@ -1,9 +1,10 @@
-"""The Atlas client's transport over real sockets: keep-alive, broken connections, TLS.
+"""The Atlas client's transport over real sockets: keep-alive, broken connections, TLS, proxies.
 
 Each test runs a small HTTP/1.1 server on 127.0.0.1 whose misbehaviour is scripted per
 request (late, cut off, closing), and drives ``StdlibTransport`` through an ``httpx.Client``
 as the Atlas client does. What matters most: a connection that failed is never reused, so no
-request ever reads another's answer. TLS uses a CA the test makes (``support.tls``).
+request ever reads another's answer. TLS uses a CA the test makes (``support.tls``); proxies
+are a CONNECT proxy on loopback (``support.connect_proxy``), named by ``HTTPS_PROXY``.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from pathlib import Path
 import httpx
 import pytest
 from support import tls
+from support.connect_proxy import ConnectProxy
 
 from gitopsd import credentials
 from gitopsd.adapters import atlas
 from gitopsd.adapters.http_transport import StdlibTransport
 from gitopsd.core.backoff import RetryPolicy
-from gitopsd.errors import AtlasConfigError, ConfigError
+from gitopsd.errors import AtlasConfigError, AtlasTransientError, ConfigError
 
 PROJECT = "32b6e34b3d91647abb20e7b8"
 Behaviour = Callable[[socket.socket, str, bytes], bool]
@@ -57,6 +59,7 @@ class Server:
         self.port = self.listener.getsockname()[1]
         self.connections = 0
         self.requests = 0
+        self.heads: list[dict[str, str]] = []  # each request's headers, names in lower case
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.closed = threading.Semaphore(0)
@@ -100,6 +103,7 @@ class Server:
                 length = int(head.get("content-length", "0"))
                 body = reader.read(length) if length else b""
                 with self.lock:
+                    self.heads.append(head)
                     self.requests += 1
                     number = self.requests
                 if not self.script(number)(conn, path, body):
@@ -219,13 +223,61 @@ def ca(tmp_path: Path) -> tls.CertificateAuthority:
     return tls.CertificateAuthority(tmp_path / "tls", "Test CA")
 
 
-def test_tls_verifies_the_server_certificate(ca):
+@pytest.fixture
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """An environment without proxy variables, whatever the machine running the tests sets."""
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_tls_verifies_the_server_certificate(ca, no_proxy_env):
     """A certificate from an unknown CA is refused; with the CA's PEM trusted, it is accepted."""
     with serving(lambda _n: echo, tls=ca.server_context()) as server:
         with client(server) as http, pytest.raises(httpx.ConnectError, match="certificate"):
             http.get("/secret")
         with client(server, ssl_context=atlas.tls_context(str(ca.pem))) as http:
             assert http.get("/secret").text == "/secret|"
+
+
+def test_https_goes_through_the_proxy_https_proxy_names(ca, no_proxy_env):
+    """With HTTPS_PROXY set, the request tunnels through it (CONNECT) and TLS still verifies."""
+    with (
+        serving(lambda _n: echo, tls=ca.server_context()) as server,
+        ConnectProxy() as proxy,
+    ):
+        no_proxy_env.setenv("HTTPS_PROXY", proxy.url)
+        with client(server, ssl_context=atlas.tls_context(str(ca.pem))) as http:
+            assert http.get("/via").text == "/via|"
+            assert http.get("/again").text == "/again|"
+    assert proxy.targets == [f"127.0.0.1:{server.port}"]  # one tunnel, kept alive
+
+
+def test_no_proxy_hosts_bypass_the_proxy(ca, no_proxy_env):
+    """A host NO_PROXY lists is reached directly: the proxy sees nothing."""
+    with (
+        serving(lambda _n: echo, tls=ca.server_context()) as server,
+        ConnectProxy() as proxy,
+    ):
+        no_proxy_env.setenv("HTTPS_PROXY", proxy.url)
+        no_proxy_env.setenv("NO_PROXY", "localhost,127.0.0.1")
+        with client(server, ssl_context=atlas.tls_context(str(ca.pem))) as http:
+            assert http.get("/direct").text == "/direct|"
+    assert proxy.targets == []
+    assert server.connections == 1
+
+
+def test_proxy_credentials_in_https_proxy_are_sent_to_the_proxy_only(ca, no_proxy_env):
+    """user:password in HTTPS_PROXY becomes Proxy-Authorization on the CONNECT, not the request."""
+    with (
+        serving(lambda _n: echo, tls=ca.server_context()) as server,
+        ConnectProxy() as proxy,
+    ):
+        no_proxy_env.setenv("HTTPS_PROXY", f"http://ops:p%40ss@127.0.0.1:{proxy.port}")
+        with client(server, ssl_context=atlas.tls_context(str(ca.pem))) as http:
+            assert http.get("/auth").text == "/auth|"
+    assert proxy.headers[0]["proxy-authorization"] == "Basic b3BzOnBAc3M="  # ops:p@ss
+    assert "proxy-authorization" not in server.heads[0]
 
 
 # -- the Atlas client over this transport ---------------------------------------------------
@@ -255,7 +307,7 @@ def atlas_client(server: Server, *, ca_file: str = "") -> atlas.AtlasClient:
     )
 
 
-def test_atlas_client_trusts_the_ca_file(ca):
+def test_atlas_client_trusts_the_ca_file(ca, no_proxy_env):
     """[atlas] ca_file is the CA bundle the Atlas client verifies the server with."""
     with (
         serving(lambda _n: atlas_api, tls=ca.server_context()) as server,
@@ -264,7 +316,9 @@ def test_atlas_client_trusts_the_ca_file(ca):
         assert client_.project(PROJECT).name == "prod"
 
 
-def test_a_certificate_the_ca_file_does_not_sign_is_one_clear_config_error(ca, tmp_path):
+def test_a_certificate_the_ca_file_does_not_sign_is_one_clear_config_error(
+    ca, tmp_path, no_proxy_env
+):
     """Another CA's certificate: not retried, and the error names the host and [atlas] ca_file."""
     other = tls.CertificateAuthority(tmp_path / "other", "Other CA")
     with (
@@ -291,3 +345,45 @@ def test_an_unusable_ca_file_is_a_config_error_naming_the_key(tmp_path):
     junk.write_text("not a certificate\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"^\[atlas\] ca_file: .*junk.pem is not a PEM"):
         atlas.tls_context(str(junk))
+
+
+def test_atlas_client_reaches_atlas_through_https_proxy(ca, no_proxy_env):
+    """The production client goes through the proxy HTTPS_PROXY names."""
+    with (
+        serving(lambda _n: atlas_api, tls=ca.server_context()) as server,
+        ConnectProxy() as proxy,
+    ):
+        no_proxy_env.setenv("HTTPS_PROXY", proxy.url)
+        with atlas_client(server, ca_file=str(ca.pem)) as client_:
+            assert client_.project(PROJECT).name == "prod"
+    assert proxy.targets == [f"127.0.0.1:{server.port}"]
+
+
+def test_a_proxy_that_refuses_the_tunnel_is_named_in_the_error(ca, no_proxy_env):
+    """A CONNECT answered 403: a transient error naming the proxy and its answer."""
+    with (
+        serving(lambda _n: atlas_api, tls=ca.server_context()) as server,
+        ConnectProxy(refuse="403 Forbidden") as proxy,
+    ):
+        no_proxy_env.setenv("HTTPS_PROXY", proxy.url)
+        with (
+            atlas_client(server, ca_file=str(ca.pem)) as client_,
+            pytest.raises(AtlasTransientError) as failed,
+        ):
+            client_.project(PROJECT)
+    assert str(failed.value).startswith(
+        f"GET /api/atlas/v2/groups/{PROJECT}: cannot connect to 127.0.0.1:{server.port} through"
+        f" the proxy 127.0.0.1:{proxy.port} (it answered 403 Forbidden); the proxy comes from"
+        " HTTPS_PROXY"
+    )
+
+
+def test_a_proxy_url_gitopsd_cannot_use_is_a_config_error(no_proxy_env):
+    """HTTPS_PROXY naming a SOCKS proxy is refused at once, without echoing the value."""
+    no_proxy_env.setenv("HTTPS_PROXY", "socks5://ops:s3cr3t@127.0.0.1:1080")
+    with pytest.raises(ConfigError) as refused:
+        atlas.default_transport(max_idle=1)
+    assert str(refused.value) == (
+        "HTTPS_PROXY names a socks5:// proxy; only http:// proxies are supported:"
+        " fix HTTPS_PROXY in gitopsd's environment"
+    )
