@@ -23,6 +23,7 @@ from typing import Protocol, Self, TypeVar
 
 import httpx
 
+import gitopsd
 from gitopsd import credentials
 from gitopsd.adapters import atlas_wire as wire
 from gitopsd.adapters import http_transport
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://cloud.mongodb.com"
 DRY_RUN_HEADER = "X-Gitopsd-Dry-Run"
+USER_AGENT = f"gitopsd/{gitopsd.__version__}"
+"""Sent with every request, the token request included, as Atlas asks of API clients."""
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
@@ -95,7 +98,11 @@ class ServiceAccountAuth(httpx.Auth):
             "POST",
             self._token_url,
             data={"grant_type": "client_credentials"},
-            headers={"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()},
+            headers={
+                "Authorization": "Basic " + base64.b64encode(pair.encode()).decode(),
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            },
             extensions={"timeout": self._timeout},
         )
 
@@ -370,6 +377,7 @@ class AtlasClient:
             auth=auth,
             transport=self._dry_run_transport or inner,
             timeout=self._timeout,
+            headers={"User-Agent": USER_AGENT},
         )
 
     def __repr__(self) -> str:

@@ -23,6 +23,7 @@ import pytest
 from support import tls
 from support.connect_proxy import ConnectProxy
 
+import gitopsd
 from gitopsd import credentials
 from gitopsd.adapters import atlas
 from gitopsd.adapters.http_transport import StdlibTransport
@@ -387,3 +388,23 @@ def test_a_proxy_url_gitopsd_cannot_use_is_a_config_error(no_proxy_env):
         "HTTPS_PROXY names a socks5:// proxy; only http:// proxies are supported:"
         " fix HTTPS_PROXY in gitopsd's environment"
     )
+
+
+def test_every_request_says_gitopsd_and_its_version(ca, no_proxy_env):
+    """User-Agent: gitopsd/<version> on the token request and the API requests alike."""
+    with (
+        serving(lambda _n: atlas_api, tls=ca.server_context()) as server,
+        atlas_client(server, ca_file=str(ca.pem)) as client_,
+    ):
+        client_.project(PROJECT)
+    assert [h["user-agent"] for h in server.heads] == [f"gitopsd/{gitopsd.__version__}"] * 2
+
+
+def test_the_token_request_accepts_json(ca, no_proxy_env):
+    """The OAuth token request sends Accept: application/json, as Atlas asks."""
+    with (
+        serving(lambda _n: atlas_api, tls=ca.server_context()) as server,
+        atlas_client(server, ca_file=str(ca.pem)) as client_,
+    ):
+        client_.project(PROJECT)
+    assert server.heads[0]["accept"] == "application/json"
