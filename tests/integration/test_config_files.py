@@ -8,6 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support.manifests import deployment, docs, policy, project, schedule
+from support.world import PROJECT_NAME
 
 from gitopsd import cli, config, credentials
 from gitopsd.errors import ConfigError
@@ -328,3 +330,20 @@ def test_a_table_in_a_syntax_error_is_named_as_toml(tmp_path, capsys, text, line
     code, err = _plan(path, capsys)
     assert code == 1
     assert err == f"gitopsd: {path}:{line}: invalid TOML: {problem}\n"
+
+
+def test_an_unusable_ca_file_stops_a_command_with_one_line(world, monkeypatch, tmp_path):
+    """[atlas] ca_file naming no file: `gitopsd plan` says so in one line, before any request."""
+    world.write(
+        "a.yaml", docs(project(atlas_name=PROJECT_NAME), policy(), schedule(), deployment())
+    )
+    world.config()
+    missing = tmp_path / "missing.pem"
+    monkeypatch.setenv("GITOPSD_ATLAS_CA_FILE", str(missing))
+    run = world.run("plan")
+    assert (run.code, run.out) == (1, "")
+    assert run.err == (
+        f"gitopsd: [atlas] ca_file: cannot read {missing}: no such file or directory; fix the"
+        ' path, or set it to "" for the default CAs\n'
+    )
+    assert world.requests() == []
