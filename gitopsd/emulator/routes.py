@@ -12,7 +12,7 @@ import re
 import urllib.parse
 from collections.abc import Callable
 
-from gitopsd.emulator import faults, problems, wire
+from gitopsd.emulator import bodies, faults, problems, wire
 
 API_PREFIX = "/api/atlas/v2"
 TOKEN_PATH = "/api/oauth/token"  # noqa: S105 - a path, not a secret
@@ -30,11 +30,16 @@ def media_type(version: str) -> str:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Operation:
-    """One operation: its media-type version, whether it takes a body, its handler."""
+    """One operation: its media-type version, its handler, the spec's name of its body."""
 
     version: str
     handler: Handler
-    has_body: bool = False
+    body: str | None = None  # "PATCH /api/atlas/v2/...", the key into bodies' schemas
+
+    @property
+    def has_body(self) -> bool:
+        """Whether the operation takes a request body."""
+        return self.body is not None
 
 
 def _get_group_by_name(hub: wire.Hub, args: tuple[str, ...], _: wire.Request) -> object:
@@ -109,6 +114,8 @@ def _patch_schedule(hub: wire.Hub, args: tuple[str, ...], request: wire.Request)
     return hub.world.schedule_view(cluster, hub.base_url)
 
 
+_CLUSTER = "/groups/{groupId}/clusters/{clusterName}"
+_SCHEDULE = f"{_CLUSTER}/backup/schedule"
 ROUTES: tuple[tuple[re.Pattern[str], dict[str, Operation]], ...] = (
     (re.compile(r"/groups/byName/([^/]+)"), {"GET": Operation("2023-01-01", _get_group_by_name)}),
     (re.compile(r"/groups/([^/]+)"), {"GET": Operation("2023-01-01", _get_group)}),
@@ -117,14 +124,14 @@ ROUTES: tuple[tuple[re.Pattern[str], dict[str, Operation]], ...] = (
         re.compile(r"/groups/([^/]+)/clusters/([^/]+)"),
         {
             "GET": Operation("2024-08-05", _get_cluster),
-            "PATCH": Operation("2024-10-23", _patch_cluster, has_body=True),
+            "PATCH": Operation("2024-10-23", _patch_cluster, f"PATCH {API_PREFIX}{_CLUSTER}"),
         },
     ),
     (
         re.compile(r"/groups/([^/]+)/clusters/([^/]+)/backup/schedule"),
         {
             "GET": Operation("2024-08-05", _get_schedule),
-            "PATCH": Operation("2024-08-05", _patch_schedule, has_body=True),
+            "PATCH": Operation("2024-08-05", _patch_schedule, f"PATCH {API_PREFIX}{_SCHEDULE}"),
         },
     ),
 )
@@ -211,8 +218,9 @@ def handle_api(hub: wire.Hub, request: wire.Request) -> tuple[wire.Response, str
             return injected, scheme
         operation, args = _route(request)
         served = _negotiate(request, operation)
-        if operation.has_body:
+        if operation.body is not None:
             _check_content_type(request, served)
+            bodies.check(operation.body, operation.version, wire.json_body(request))
         document = operation.handler(hub, args, request)
     except problems.ApiProblemError as problem:
         return wire.problem_response(problem, limit_headers), scheme
