@@ -295,8 +295,8 @@ class World:
             ],
         }
 
-    def schedule_view(self, cluster: Cluster, base_url: str) -> Json:
-        """The cluster's schedule as DiskBackupSnapshotSchedule20240805."""
+    def schedule_view(self, cluster: Cluster, base_url: str, *, version: str) -> Json:
+        """The cluster's schedule in a media-type version (2024-08-05 or 2023-01-01)."""
         href = (
             f"{base_url}/api/atlas/v2/groups/{cluster.project_id}"
             f"/clusters/{cluster.name}/backup/schedule"
@@ -307,6 +307,7 @@ class World:
             cluster_name=cluster.name,
             href=href,
             now=dt.datetime.now(dt.UTC),
+            legacy_spec_id=cluster.spec_id if version == "2023-01-01" else None,
         )
 
     # -- Atlas rules -----------------------------------------------------------------------
