@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict gitopsd scripts/lock.py
+	$(BIN)/mypy --strict gitopsd scripts/lock.py scripts/emulator_schemas.py
 
 # Stoplight Prism serves the Atlas mock spec to tests/contract, installed with `npm ci` from its
 # own lock (scripts/prism/package-lock.json: exact versions, integrity hashes, no install

@@ -35,6 +35,7 @@ WRITE_ONLY = frozenset(
     {"updateSnapshots", "updateCopySnapshots", "deleteCopiedBackups", "deleteCopySnapshots"}
     | {"deleteSnapshots"}
 )
+LEGACY_COPY_FIELDS = frozenset({"cloudProvider", "frequencies", "regionName", "shouldCopyOplogs"})
 READ_ONLY = frozenset({"clusterId", "clusterName", "links", "nextSnapshot"})
 BOOLEANS = frozenset(
     {"autoExportEnabled", "useOrgAndGroupNamesInExportPrefix", "autoCopySettingsEnabled"}
@@ -206,6 +207,8 @@ def _copy_setting(raw: object, field: str, zone_id: str) -> Json:
         if kind != "ondemand":
             _enum(item.get("retentionUnit"), "retentionUnit", UNITS)
             _int(item.get("retentionValue"), "retentionValue", 1)
+    # A 2023-01-01 copy setting names the replication spec; the cluster has one, in one zone.
+    setting.pop("replicationSpecId", None)
     setting.setdefault("zoneId", zone_id)
     return setting
 
@@ -301,8 +304,13 @@ def render(
     cluster_name: str,
     href: str,
     now: dt.datetime,
+    legacy_spec_id: str | None = None,
 ) -> Json:
-    """The schedule as GET .../backup/schedule returns it (2024-08-05)."""
+    """The schedule as GET .../backup/schedule returns it.
+
+    2024-08-05, or 2023-01-01 when ``legacy_spec_id`` is given: copy settings then name the
+    replication spec instead of the zone, and have no copy policy items.
+    """
     body: Json = {
         "clusterId": cluster_id,
         "clusterName": cluster_name,
@@ -315,6 +323,13 @@ def render(
     body |= copy.deepcopy(dict(schedule))
     body["links"] = [{"href": href, "rel": "self"}]
     body["nextSnapshot"] = _next_snapshot(schedule, now)
+    if legacy_spec_id is not None:
+        body["copySettings"] = [
+            {k: v for k, v in s.items() if k in LEGACY_COPY_FIELDS}
+            | {"replicationSpecId": legacy_spec_id}
+            for s in _list(body["copySettings"], "copySettings")
+            if isinstance(s, dict)
+        ]
     return body
 
 

@@ -28,19 +28,6 @@ DEFAULT_REGION = {
 }
 INSTANCE = re.compile(r"^(M|R)\d+(_NVME)?(_GEN_2)?$")
 CLUSTER_FLAGS = ("backupEnabled", "pitEnabled", "paused")
-# ClusterDescription20240805 properties a PATCH may carry; the emulator accepts and ignores them.
-_IGNORED_CLUSTER_FIELD_LINES = (
-    "acceptDataRisksAndForceReplicaSetReconfig adaptiveCapacity advancedConfiguration",
-    "biConnector clusterType configServerManagementMode configServerType connectionStrings",
-    "createDate diskWarmingMode effectiveReplicationSpecs encryptionAtRestProvider",
-    "featureCompatibilityVersion featureCompatibilityVersionExpirationDate",
-    "globalClusterSelfManagedSharding groupId id internalClusterRole labels links",
-    "mongoDBEmployeeAccessGrant mongoDBMajorVersion mongoDBVersion name redactClientLogData",
-    "replicaSetScalingStrategy replicationSpecs retainBackups rootCertType stateName tags",
-    "terminationProtectionEnabled useAwsTimeBasedSnapshotCopyForFastInitialSync",
-    "versionReleaseSystem",
-)
-IGNORED_CLUSTER_FIELDS = frozenset(" ".join(_IGNORED_CLUSTER_FIELD_LINES).split())
 
 
 @dataclasses.dataclass(slots=True, kw_only=True)
@@ -308,8 +295,8 @@ class World:
             ],
         }
 
-    def schedule_view(self, cluster: Cluster, base_url: str) -> Json:
-        """The cluster's schedule as DiskBackupSnapshotSchedule20240805."""
+    def schedule_view(self, cluster: Cluster, base_url: str, *, version: str) -> Json:
+        """The cluster's schedule in a media-type version (2024-08-05 or 2023-01-01)."""
         href = (
             f"{base_url}/api/atlas/v2/groups/{cluster.project_id}"
             f"/clusters/{cluster.name}/backup/schedule"
@@ -320,21 +307,16 @@ class World:
             cluster_name=cluster.name,
             href=href,
             now=dt.datetime.now(dt.UTC),
+            legacy_spec_id=cluster.spec_id if version == "2023-01-01" else None,
         )
 
     # -- Atlas rules -----------------------------------------------------------------------
 
     def patch_cluster(self, cluster: Cluster, body: Mapping[str, object]) -> None:
         """Apply a cluster PATCH (backupEnabled, pitEnabled, paused) as Atlas would."""
-        for key, value in body.items():
-            if key in CLUSTER_FLAGS:
-                if not isinstance(value, bool):
-                    raise problems.invalid(f"{key} must be a boolean", key)
-            elif key not in IGNORED_CLUSTER_FIELDS:
-                detail = f"invalid attribute {key} specified"
-                raise problems.ApiProblemError(
-                    400, problems.INVALID_ATTRIBUTE, detail, parameters=(key,)
-                )
+        for key in CLUSTER_FLAGS:
+            if key in body and not isinstance(body[key], bool):
+                raise problems.invalid(f"{key} must be a boolean", key)
         if cluster.paused and body.get("paused") is not False:
             detail = f"cannot update cluster {cluster.name} while it is paused"
             raise problems.ApiProblemError(409, problems.CANNOT_UPDATE_PAUSED_CLUSTER, detail)

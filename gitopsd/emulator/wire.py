@@ -28,6 +28,7 @@ class Request:
     query: Mapping[str, str]
     headers: Mapping[str, str]
     body: bytes = b""
+    version: str = ""  # the media-type version negotiated for the answer, once routed
 
     def header(self, name: str) -> str | None:
         """A header's value by case-insensitive name."""
