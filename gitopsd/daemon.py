@@ -520,7 +520,12 @@ class Daemon:
             self._last.summary = f"{summary} at {result.source.branch}@{result.revision[:12]}"
             self._last.failure = failure
             self._last.stale = _stale(result.source.notes)
-            self._last.retry_at = self._last.retry_s = 0.0
+            if problems:  # no report published (Git away for the push, say): a poll tries the
+                # revision again after a wait, so the report follows when Git is back
+                self._last.retry_s = self._retry_wait_s(self._last.retry_s)
+                self._last.retry_at = now + self._last.retry_s
+            else:
+                self._last.retry_at = self._last.retry_s = 0.0
             if not failed:
                 self._last.success_at = now
         if not failed:
