@@ -232,7 +232,19 @@ def _keep_ids(items: list[Json], old_items: list[Json], new_id: NewId) -> list[J
     return [{"id": item["id"], **{f: item[f] for f in fields}} for item in items]
 
 
-def merge(current: Json | None, body: Mapping[str, object], *, zone_id: str, new_id: NewId) -> Json:
+def _check_policy_id(body: Mapping[str, object], held_id: object) -> None:
+    """Atlas edits the cluster's one policy, so the body must name it by its id."""
+    field = "policies[0].id"
+    sent = _obj(_list(body["policies"], "policies")[0], "policies[0]").get("id")
+    if sent is None:
+        detail = f"{field} is required: the id of the cluster's backup policy, {held_id}"
+        raise problems.ApiProblemError(400, problems.MISSING_ATTRIBUTE, detail, parameters=(field,))
+    if sent != held_id:
+        detail = f"{field} {sent} is not the id of the cluster's backup policy, {held_id}"
+        raise problems.invalid(detail, field)
+
+
+def merge(current: Json, body: Mapping[str, object], *, zone_id: str, new_id: NewId) -> Json:
     """Validate a schedule PATCH body and return the schedule it leaves behind."""
     for key in body:
         known = {"policies", "referenceHourOfDay", "referenceMinuteOfHour", "restoreWindowDays"}
@@ -245,10 +257,11 @@ def merge(current: Json | None, body: Mapping[str, object], *, zone_id: str, new
                 parameters=(key,),
             )
     items = _policy_items(body)
-    result = copy.deepcopy(current) if current is not None else default(new_id)
+    result = copy.deepcopy(current)
     old_policy = _list(result["policies"], "policies")[0]
     assert isinstance(old_policy, dict)
-    old_items = [i for i in old_policy["policyItems"] if isinstance(i, dict)] if current else []
+    _check_policy_id(body, old_policy["id"])
+    old_items = [i for i in old_policy["policyItems"] if isinstance(i, dict)]
     result["policies"] = [
         {"id": old_policy["id"], "policyItems": _keep_ids(items, old_items, new_id)}
     ]

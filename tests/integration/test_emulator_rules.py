@@ -1,0 +1,96 @@
+"""The emulator refuses bodies that pass the schema but break Atlas's rules (400 ApiError)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from support import openapi
+
+from gitopsd.emulator import Emulator
+
+pytestmark = pytest.mark.reference
+
+PROJECT = "32b6e34b3d91647abb20e7b8"
+ZONE = "5f0c1a2b3c4d5e6f7a8b9c0e"
+OTHER_ZONE = "5f0c1a2b3c4d5e6f7a8b9c0d"
+POLICY = "5f0c1a2b3c4d5e6f7a8b9c0a"
+OTHER_POLICY = "5f0c1a2b3c4d5e6f7a8b9c0b"
+DAILY = {"frequencyType": "daily", "frequencyInterval": 1, "retentionUnit": "days"}
+STATE = {
+    "projects": [{"id": PROJECT, "name": "prod"}],
+    "clusters": [
+        {"projectId": PROJECT, "name": "orders", "backupEnabled": True, "zoneId": ZONE},
+        {"projectId": PROJECT, "name": "fresh"},
+    ],
+    "schedules": [
+        {
+            "projectId": PROJECT,
+            "clusterName": "orders",
+            "policies": [{"id": POLICY, "policyItems": [{**DAILY, "retentionValue": 7}]}],
+        }
+    ],
+}
+SCHEDULE = f"/api/atlas/v2/groups/{PROJECT}/clusters/orders/backup/schedule"
+SCHEDULE_MEDIA = "application/vnd.atlas.2024-08-05+json"
+CLUSTER_MEDIA = "application/vnd.atlas.2024-10-23+json"
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    """A digest-auth client of a fresh emulator; every API answer is checked against the spec."""
+    with Emulator(STATE) as atlas:
+        auth = httpx.DigestAuth(atlas.credentials.public_key, atlas.credentials.private_key)
+        hooks = {"response": [openapi.check_emulator_response]}
+        with httpx.Client(base_url=atlas.url, auth=auth, timeout=5, event_hooks=hooks) as http:
+            yield http
+
+
+def schedule(policy_id: str | None = POLICY, **changes: object) -> dict[str, object]:
+    """A schedule PATCH body (one daily item) naming ``policy_id``, with ``changes`` applied."""
+    policy: dict[str, object] = {"policyItems": [{**DAILY, "retentionValue": 7}]}
+    if policy_id is not None:
+        policy["id"] = policy_id
+    return {"policies": [policy], **changes}
+
+
+def patch_schedule(client: httpx.Client, body: object) -> httpx.Response:
+    """PATCH the schedule of orders with the 2024-08-05 media type."""
+    headers = {"Accept": SCHEDULE_MEDIA, "Content-Type": SCHEDULE_MEDIA}
+    return client.patch(SCHEDULE, headers=headers, json=body)
+
+
+def patch_cluster(client: httpx.Client, name: str, body: object) -> httpx.Response:
+    """PATCH a cluster of PROJECT with the 2024-10-23 media type."""
+    path = f"/api/atlas/v2/groups/{PROJECT}/clusters/{name}"
+    return client.patch(
+        path, headers={"Accept": CLUSTER_MEDIA, "Content-Type": CLUSTER_MEDIA}, json=body
+    )
+
+
+def refusal(response: httpx.Response) -> tuple[int, str, str]:
+    """Status, errorCode and named field of an answer that must be a spec-valid ApiError."""
+    openapi.validate_api_error(response.content)
+    error = response.json()
+    field = error["badRequestDetail"]["fields"][0]["field"]
+    assert field in error["detail"]
+    return response.status_code, error["errorCode"], field
+
+
+def test_schedule_patch_naming_the_policy_is_accepted(client):
+    """A schedule PATCH naming the cluster's policy id is applied."""
+    response = patch_schedule(client, schedule(referenceHourOfDay=3))
+    assert (response.status_code, response.json()["referenceHourOfDay"]) == (200, 3)
+
+
+def test_schedule_patch_without_policy_id_is_refused(client):
+    """policies[0].id must name the cluster's policy; leaving it out is refused."""
+    response = patch_schedule(client, schedule(None))
+    assert refusal(response) == (400, "MISSING_ATTRIBUTE", "policies[0].id")
+
+
+def test_schedule_patch_with_another_policy_id_is_refused(client):
+    """A policies[0].id other than the cluster's policy id is refused."""
+    response = patch_schedule(client, schedule(OTHER_POLICY))
+    assert refusal(response) == (400, "VALIDATION_ERROR", "policies[0].id")
