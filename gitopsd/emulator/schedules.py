@@ -209,7 +209,10 @@ def _copy_setting(raw: object, field: str, zone_id: str) -> Json:
             _int(item.get("retentionValue"), "retentionValue", 1)
     # A 2023-01-01 copy setting names the replication spec; the cluster has one, in one zone.
     setting.pop("replicationSpecId", None)
-    setting.setdefault("zoneId", zone_id)
+    sent = setting.setdefault("zoneId", zone_id)
+    if sent != zone_id:
+        detail = f"{field}.zoneId {sent} is not a zone of the cluster (its zone is {zone_id})"
+        raise problems.invalid(detail, f"{field}.zoneId")
     return setting
 
 

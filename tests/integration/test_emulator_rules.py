@@ -94,3 +94,20 @@ def test_schedule_patch_with_another_policy_id_is_refused(client):
     """A policies[0].id other than the cluster's policy id is refused."""
     response = patch_schedule(client, schedule(OTHER_POLICY))
     assert refusal(response) == (400, "VALIDATION_ERROR", "policies[0].id")
+
+
+def copy_setting(zone_id: str) -> dict[str, object]:
+    """A 2024-08-05 copy setting to US_WEST_2 in the zone ``zone_id``."""
+    return {"cloudProvider": "AWS", "regionName": "US_WEST_2", "zoneId": zone_id}
+
+
+def test_copy_setting_in_the_cluster_zone_is_accepted(client):
+    """A copy setting naming the cluster's zoneId is applied."""
+    response = patch_schedule(client, schedule(copySettings=[copy_setting(ZONE)]))
+    assert response.json()["copySettings"][0]["zoneId"] == ZONE
+
+
+def test_copy_setting_in_another_zone_is_refused(client):
+    """A copy setting's zoneId must be one of the cluster's zones."""
+    response = patch_schedule(client, schedule(copySettings=[copy_setting(OTHER_ZONE)]))
+    assert refusal(response) == (400, "VALIDATION_ERROR", "copySettings[0].zoneId")
