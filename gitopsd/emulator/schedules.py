@@ -247,6 +247,15 @@ def _check_policy_id(body: Mapping[str, object], held_id: object) -> None:
         raise problems.invalid(detail, field)
 
 
+def _check_auto_export(result: Mapping[str, object]) -> None:
+    """Automatic export needs somewhere to export to."""
+    export = result.get("export")
+    bucket = export.get("exportBucketId") if isinstance(export, dict) else None
+    if result.get("autoExportEnabled") is True and bucket is None:
+        detail = "autoExportEnabled is true but export.exportBucketId names no export bucket"
+        raise problems.invalid(detail, "export.exportBucketId")
+
+
 def merge(current: Json, body: Mapping[str, object], *, zone_id: str, new_id: NewId) -> Json:
     """Validate a schedule PATCH body and return the schedule it leaves behind."""
     for key in body:
@@ -292,6 +301,8 @@ def merge(current: Json, body: Mapping[str, object], *, zone_id: str, new_id: Ne
         if bucket is not None and (not isinstance(bucket, str) or not ID.match(bucket)):
             raise problems.invalid("export.exportBucketId must be 24 hexadecimal digits")
         result["export"] = export
+    if {"autoExportEnabled", "export"} & body.keys():
+        _check_auto_export(result)
     if "extraRetentionSettings" in body:
         extra = _list(body["extraRetentionSettings"], "extraRetentionSettings")
         for n, raw in enumerate(extra):

@@ -327,7 +327,9 @@ class World:
             raise refusal
         if pit and not backup:
             detail = "continuous cloud backup (pitEnabled) requires backupEnabled"
-            raise problems.ApiProblemError(400, problems.PIT_REQUIRES_BACKUP, detail)
+            raise problems.ApiProblemError(
+                400, problems.PIT_REQUIRES_BACKUP, detail, parameters=("pitEnabled",)
+            )
         paused = bool(body.get("paused", cluster.paused))
         if (backup, pit, paused) == (cluster.backup_enabled, cluster.pit_enabled, cluster.paused):
             return

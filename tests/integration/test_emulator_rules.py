@@ -17,6 +17,7 @@ ZONE = "5f0c1a2b3c4d5e6f7a8b9c0e"
 OTHER_ZONE = "5f0c1a2b3c4d5e6f7a8b9c0d"
 POLICY = "5f0c1a2b3c4d5e6f7a8b9c0a"
 OTHER_POLICY = "5f0c1a2b3c4d5e6f7a8b9c0b"
+BUCKET = "6553f0a1c2b3d4e5f6a7b8c9"
 DAILY = {"frequencyType": "daily", "frequencyInterval": 1, "retentionUnit": "days"}
 STATE = {
     "projects": [{"id": PROJECT, "name": "prod"}],
@@ -111,3 +112,34 @@ def test_copy_setting_in_another_zone_is_refused(client):
     """A copy setting's zoneId must be one of the cluster's zones."""
     response = patch_schedule(client, schedule(copySettings=[copy_setting(OTHER_ZONE)]))
     assert refusal(response) == (400, "VALIDATION_ERROR", "copySettings[0].zoneId")
+
+
+def test_auto_export_with_an_export_bucket_is_accepted(client):
+    """autoExportEnabled with an export naming its bucket is applied."""
+    export = {"exportBucketId": BUCKET, "frequencyType": "monthly"}
+    response = patch_schedule(client, schedule(autoExportEnabled=True, export=export))
+    assert response.json()["export"]["exportBucketId"] == BUCKET
+
+
+def test_auto_export_without_an_export_is_refused(client):
+    """autoExportEnabled: true needs an export with an exportBucketId."""
+    response = patch_schedule(client, schedule(autoExportEnabled=True))
+    assert refusal(response) == (400, "VALIDATION_ERROR", "export.exportBucketId")
+
+
+def test_pit_with_backup_turned_off_in_the_body_is_refused(client):
+    """pitEnabled: true with backupEnabled: false in the same PATCH is refused."""
+    response = patch_cluster(client, "orders", {"backupEnabled": False, "pitEnabled": True})
+    assert refusal(response) == (400, "PIT_REQUIRES_CLOUD_BACKUP", "pitEnabled")
+
+
+def test_pit_on_a_cluster_without_backup_is_refused(client):
+    """pitEnabled: true on a cluster that holds backup off is refused."""
+    response = patch_cluster(client, "fresh", {"pitEnabled": True})
+    assert refusal(response) == (400, "PIT_REQUIRES_CLOUD_BACKUP", "pitEnabled")
+
+
+def test_pit_with_backup_turned_on_in_the_body_is_accepted(client):
+    """pitEnabled: true with backupEnabled: true in the same PATCH is applied."""
+    response = patch_cluster(client, "fresh", {"backupEnabled": True, "pitEnabled": True})
+    assert (response.status_code, response.json()["pitEnabled"]) == (200, True)
