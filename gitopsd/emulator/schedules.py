@@ -256,8 +256,18 @@ def _check_auto_export(result: Mapping[str, object]) -> None:
         raise problems.invalid(detail, "export.exportBucketId")
 
 
-def merge(current: Json, body: Mapping[str, object], *, zone_id: str, new_id: NewId) -> Json:
-    """Validate a schedule PATCH body and return the schedule it leaves behind."""
+def merge(
+    current: Json,
+    body: Mapping[str, object],
+    *,
+    zone_id: str,
+    export_buckets: frozenset[str],
+    new_id: NewId,
+) -> Json:
+    """Validate a schedule PATCH body and return the schedule it leaves behind.
+
+    ``export_buckets`` are the ids of the project's export buckets.
+    """
     for key in body:
         known = {"policies", "referenceHourOfDay", "referenceMinuteOfHour", "restoreWindowDays"}
         known |= {"copySettings", "export", "extraRetentionSettings"}
@@ -300,6 +310,9 @@ def merge(current: Json, body: Mapping[str, object], *, zone_id: str, new_id: Ne
         bucket = export.get("exportBucketId")
         if bucket is not None and (not isinstance(bucket, str) or not ID.match(bucket)):
             raise problems.invalid("export.exportBucketId must be 24 hexadecimal digits")
+        if bucket is not None and bucket not in export_buckets:
+            detail = f"export.exportBucketId {bucket} names no export bucket of the project"
+            raise problems.invalid(detail, "export.exportBucketId")
         result["export"] = export
     if {"autoExportEnabled", "export"} & body.keys():
         _check_auto_export(result)

@@ -18,12 +18,18 @@ OTHER_ZONE = "5f0c1a2b3c4d5e6f7a8b9c0d"
 POLICY = "5f0c1a2b3c4d5e6f7a8b9c0a"
 OTHER_POLICY = "5f0c1a2b3c4d5e6f7a8b9c0b"
 BUCKET = "6553f0a1c2b3d4e5f6a7b8c9"
+OTHER_PROJECT = "32b6e34b3d91647abb20e7b9"
+OTHER_BUCKET = "6553f0a1c2b3d4e5f6a7b8ca"
 DAILY = {"frequencyType": "daily", "frequencyInterval": 1, "retentionUnit": "days"}
 STATE = {
-    "projects": [{"id": PROJECT, "name": "prod"}],
+    "projects": [{"id": PROJECT, "name": "prod"}, {"id": OTHER_PROJECT, "name": "staging"}],
     "clusters": [
         {"projectId": PROJECT, "name": "orders", "backupEnabled": True, "zoneId": ZONE},
         {"projectId": PROJECT, "name": "fresh"},
+    ],
+    "exportBuckets": [
+        {"projectId": PROJECT, "id": BUCKET, "bucketName": "audit-exports"},
+        {"projectId": OTHER_PROJECT, "id": OTHER_BUCKET, "bucketName": "staging-exports"},
     ],
     "schedules": [
         {
@@ -143,3 +149,25 @@ def test_pit_with_backup_turned_on_in_the_body_is_accepted(client):
     """pitEnabled: true with backupEnabled: true in the same PATCH is applied."""
     response = patch_cluster(client, "fresh", {"backupEnabled": True, "pitEnabled": True})
     assert (response.status_code, response.json()["pitEnabled"]) == (200, True)
+
+
+def test_export_buckets_of_the_project_are_listed(client):
+    """GET exportBuckets lists the project's export buckets, not another project's."""
+    path = f"/api/atlas/v2/groups/{PROJECT}/backup/exportBuckets"
+    response = client.get(path, headers={"Accept": "application/vnd.atlas.2024-05-30+json"})
+    buckets = [(b["_id"], b["bucketName"]) for b in response.json()["results"]]
+    assert buckets == [(BUCKET, "audit-exports")]
+
+
+def test_export_buckets_are_listed_in_2023_01_01(client):
+    """GET exportBuckets is also served in 2023-01-01 (AWS buckets)."""
+    path = f"/api/atlas/v2/groups/{PROJECT}/backup/exportBuckets"
+    response = client.get(path, headers={"Accept": "application/vnd.atlas.2023-01-01+json"})
+    assert response.json()["results"][0]["cloudProvider"] == "AWS"
+
+
+def test_export_to_a_bucket_of_another_project_is_refused(client):
+    """export.exportBucketId must name an export bucket of the cluster's project."""
+    export = {"exportBucketId": OTHER_BUCKET, "frequencyType": "monthly"}
+    response = patch_schedule(client, schedule(export=export))
+    assert refusal(response) == (400, "VALIDATION_ERROR", "export.exportBucketId")
