@@ -108,7 +108,7 @@ class World:
         self.projects: dict[str, Json] = {}
         self.clusters: dict[tuple[str, str], Cluster] = {}
         self.schedules: dict[tuple[str, str], Json] = {}
-        self.export_buckets: dict[str, Json] = {}
+        self.export_buckets: dict[tuple[str, str], Json] = {}
 
     def new_id(self) -> str:
         """A fresh 24-hex object id."""
@@ -192,7 +192,7 @@ class World:
             raise problems.invalid(f"export bucket {name}: id must be 24 hex, cloudProvider AWS")
         bucket: Json = {"id": bucket_id, "projectId": project_id, "bucketName": name}
         bucket |= {"cloudProvider": "AWS", "iamRoleId": _str(raw, "iamRoleId", self.new_id())}
-        self.export_buckets[bucket_id] = bucket
+        self.export_buckets[project_id, bucket_id] = bucket
         return bucket
 
     def put_schedule(self, project_id: str, name: str, raw: Mapping[str, object]) -> Json:
