@@ -243,6 +243,7 @@ def generate(repo: Path, *, clusters: int, projects: int) -> World:
     }
     per_project = [clusters // projects + (p < clusters % projects) for p in range(projects)]
     state_projects, state_clusters, state_schedules = [], [], []
+    state_buckets: dict[tuple[str, str], dict[str, str]] = {}
     i = 0
     for p, count in enumerate(per_project):
         folder = repo / "projects" / f"project-{p:02d}"
@@ -267,6 +268,13 @@ def generate(repo: Path, *, clusters: int, projects: int) -> World:
             items = policy_items(specs[s]["policy"])
             keys = ("frequencyType", "frequencyInterval", "retentionValue", "retentionUnit")
             held["policies"] = [{"policyItems": [dict(zip(keys, it, strict=True)) for it in items]}]
+            if "export" in held:
+                bucket = held["export"]["exportBucketId"]
+                state_buckets[project_id(p), bucket] = {
+                    "projectId": project_id(p),
+                    "id": bucket,
+                    "bucketName": f"exports-{bucket[-6:]}",
+                }
             state_schedules.append(
                 {"projectId": project_id(p), "clusterName": f"cluster-{i:05d}", **held}
             )
@@ -274,7 +282,12 @@ def generate(repo: Path, *, clusters: int, projects: int) -> World:
     for path, docs in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("---\n".join(docs), encoding="utf-8")
-    state = {"projects": state_projects, "clusters": state_clusters, "schedules": state_schedules}
+    state = {
+        "projects": state_projects,
+        "clusters": state_clusters,
+        "exportBuckets": list(state_buckets.values()),
+        "schedules": state_schedules,
+    }
     return World(
         projects=projects,
         clusters=clusters,

@@ -142,6 +142,14 @@ def atlas_world() -> dict[str, object]:
             }
             for project, name, size, backup, pit in clusters
         ],
+        # The export bucket reporting-export names (manifests-example/schedules/payments.yaml).
+        "exportBuckets": [
+            {
+                "projectId": PRODUCTION,
+                "id": "6553f0a1c2b3d4e5f6a7b8c9",
+                "bucketName": "acme-atlas-audit-exports",
+            }
+        ],
         "schedules": schedules,
     }
 

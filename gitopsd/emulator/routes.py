@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from gitopsd.emulator import bodies, faults, problems, wire
 
@@ -20,6 +21,7 @@ FORM = "application/x-www-form-urlencoded"
 DEFAULT_VERSION = "2023-01-01"  # what Atlas serves when Accept names no version
 MAX_ITEMS_PER_PAGE = 500
 
+_T = TypeVar("_T")
 Handler = Callable[[wire.Hub, tuple[str, ...], wire.Request], object]
 
 
@@ -63,17 +65,13 @@ def _query_int(request: wire.Request, name: str, default: int, high: int | None 
     return int(raw)
 
 
-def _list_clusters(hub: wire.Hub, args: tuple[str, ...], request: wire.Request) -> object:
-    project_id = args[0]
-    hub.world.project(project_id)
+def _paginated(
+    request: wire.Request, href: str, records: Sequence[_T], view: Callable[[_T], object]
+) -> dict[str, object]:
+    """One page of ``records`` as Atlas's Paginated*View: results, links, totalCount."""
     page = _query_int(request, "pageNum", 1)
     per_page = _query_int(request, "itemsPerPage", 100, MAX_ITEMS_PER_PAGE)
-    clusters = sorted(
-        (c for c in hub.world.clusters.values() if c.project_id == project_id),
-        key=lambda c: c.name,
-    )
-    chunk = clusters[(page - 1) * per_page : page * per_page]
-    href = f"{hub.base_url}{API_PREFIX}/groups/{project_id}/clusters"
+    chunk = records[(page - 1) * per_page : page * per_page]
 
     def link(rel: str, number: int) -> dict[str, object]:
         return {"href": f"{href}?pageNum={number}&itemsPerPage={per_page}", "rel": rel}
@@ -81,15 +79,33 @@ def _list_clusters(hub: wire.Hub, args: tuple[str, ...], request: wire.Request) 
     links = [link("self", page)]
     if page > 1:
         links.insert(0, link("previous", page - 1))
-    if page * per_page < len(clusters):
+    if page * per_page < len(records):
         links.append(link("next", page + 1))
-    body: dict[str, object] = {
-        "results": [hub.world.cluster_view(hub.world.settle(c), hub.base_url) for c in chunk],
-        "links": links,
-    }
+    body: dict[str, object] = {"results": [view(r) for r in chunk], "links": links}
     if request.query.get("includeCount", "true").lower() != "false":
-        body["totalCount"] = len(clusters)
+        body["totalCount"] = len(records)
     return body
+
+
+def _list_clusters(hub: wire.Hub, args: tuple[str, ...], request: wire.Request) -> object:
+    project_id = args[0]
+    hub.world.project(project_id)
+    clusters = sorted(
+        (c for c in hub.world.clusters.values() if c.project_id == project_id),
+        key=lambda c: c.name,
+    )
+    href = f"{hub.base_url}{API_PREFIX}/groups/{project_id}/clusters"
+    return _paginated(
+        request, href, clusters, lambda c: hub.world.cluster_view(hub.world.settle(c), hub.base_url)
+    )
+
+
+def _list_export_buckets(hub: wire.Hub, args: tuple[str, ...], request: wire.Request) -> object:
+    buckets = hub.world.export_buckets_of(args[0])
+    href = f"{hub.base_url}{API_PREFIX}/groups/{args[0]}/backup/exportBuckets"
+    return _paginated(
+        request, href, buckets, lambda b: hub.world.export_bucket_view(b, hub.base_url)
+    )
 
 
 def _get_cluster(hub: wire.Hub, args: tuple[str, ...], _: wire.Request) -> object:
@@ -123,6 +139,10 @@ ROUTES: tuple[tuple[re.Pattern[str], dict[str, Operation]], ...] = (
     (re.compile(r"/groups/byName/([^/]+)"), {"GET": Operation(_V2023, _get_group_by_name)}),
     (re.compile(r"/groups/([^/]+)"), {"GET": Operation(_V2023, _get_group)}),
     (re.compile(r"/groups/([^/]+)/clusters"), {"GET": Operation(_V2024, _list_clusters)}),
+    (
+        re.compile(r"/groups/([^/]+)/backup/exportBuckets"),
+        {"GET": Operation((*_V2023, "2024-05-30"), _list_export_buckets)},
+    ),
     (
         re.compile(r"/groups/([^/]+)/clusters/([^/]+)"),
         {

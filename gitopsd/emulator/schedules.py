@@ -209,7 +209,10 @@ def _copy_setting(raw: object, field: str, zone_id: str) -> Json:
             _int(item.get("retentionValue"), "retentionValue", 1)
     # A 2023-01-01 copy setting names the replication spec; the cluster has one, in one zone.
     setting.pop("replicationSpecId", None)
-    setting.setdefault("zoneId", zone_id)
+    sent = setting.setdefault("zoneId", zone_id)
+    if sent != zone_id:
+        detail = f"{field}.zoneId {sent} is not a zone of the cluster (its zone is {zone_id})"
+        raise problems.invalid(detail, f"{field}.zoneId")
     return setting
 
 
@@ -232,8 +235,39 @@ def _keep_ids(items: list[Json], old_items: list[Json], new_id: NewId) -> list[J
     return [{"id": item["id"], **{f: item[f] for f in fields}} for item in items]
 
 
-def merge(current: Json | None, body: Mapping[str, object], *, zone_id: str, new_id: NewId) -> Json:
-    """Validate a schedule PATCH body and return the schedule it leaves behind."""
+def _check_policy_id(body: Mapping[str, object], held_id: object) -> None:
+    """Atlas edits the cluster's one policy, so the body must name it by its id."""
+    field = "policies[0].id"
+    sent = _obj(_list(body["policies"], "policies")[0], "policies[0]").get("id")
+    if sent is None:
+        detail = f"{field} is required: the id of the cluster's backup policy, {held_id}"
+        raise problems.ApiProblemError(400, problems.MISSING_ATTRIBUTE, detail, parameters=(field,))
+    if sent != held_id:
+        detail = f"{field} {sent} is not the id of the cluster's backup policy, {held_id}"
+        raise problems.invalid(detail, field)
+
+
+def _check_auto_export(result: Mapping[str, object]) -> None:
+    """Automatic export needs somewhere to export to."""
+    export = result.get("export")
+    bucket = export.get("exportBucketId") if isinstance(export, dict) else None
+    if result.get("autoExportEnabled") is True and bucket is None:
+        detail = "autoExportEnabled is true but export.exportBucketId names no export bucket"
+        raise problems.invalid(detail, "export.exportBucketId")
+
+
+def merge(
+    current: Json,
+    body: Mapping[str, object],
+    *,
+    zone_id: str,
+    export_buckets: frozenset[str],
+    new_id: NewId,
+) -> Json:
+    """Validate a schedule PATCH body and return the schedule it leaves behind.
+
+    ``export_buckets`` are the ids of the project's export buckets.
+    """
     for key in body:
         known = {"policies", "referenceHourOfDay", "referenceMinuteOfHour", "restoreWindowDays"}
         known |= {"copySettings", "export", "extraRetentionSettings"}
@@ -245,10 +279,11 @@ def merge(current: Json | None, body: Mapping[str, object], *, zone_id: str, new
                 parameters=(key,),
             )
     items = _policy_items(body)
-    result = copy.deepcopy(current) if current is not None else default(new_id)
+    result = copy.deepcopy(current)
     old_policy = _list(result["policies"], "policies")[0]
     assert isinstance(old_policy, dict)
-    old_items = [i for i in old_policy["policyItems"] if isinstance(i, dict)] if current else []
+    _check_policy_id(body, old_policy["id"])
+    old_items = [i for i in old_policy["policyItems"] if isinstance(i, dict)]
     result["policies"] = [
         {"id": old_policy["id"], "policyItems": _keep_ids(items, old_items, new_id)}
     ]
@@ -275,7 +310,12 @@ def merge(current: Json | None, body: Mapping[str, object], *, zone_id: str, new
         bucket = export.get("exportBucketId")
         if bucket is not None and (not isinstance(bucket, str) or not ID.match(bucket)):
             raise problems.invalid("export.exportBucketId must be 24 hexadecimal digits")
+        if bucket is not None and bucket not in export_buckets:
+            detail = f"export.exportBucketId {bucket} names no export bucket of the project"
+            raise problems.invalid(detail, "export.exportBucketId")
         result["export"] = export
+    if {"autoExportEnabled", "export"} & body.keys():
+        _check_auto_export(result)
     if "extraRetentionSettings" in body:
         extra = _list(body["extraRetentionSettings"], "extraRetentionSettings")
         for n, raw in enumerate(extra):

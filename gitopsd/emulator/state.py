@@ -1,4 +1,4 @@
-"""The emulated Atlas world: organizations, projects, clusters, schedules, and Atlas's rules.
+"""The emulated Atlas world: organizations, projects, clusters, export buckets, schedules, rules.
 
 Owns the in-memory model, seeding and dumping it (the /_emulator/state shape), the JSON views
 Atlas returns for projects and clusters, and the cluster rules (pause, tiers, UPDATING after a
@@ -108,6 +108,7 @@ class World:
         self.projects: dict[str, Json] = {}
         self.clusters: dict[tuple[str, str], Cluster] = {}
         self.schedules: dict[tuple[str, str], Json] = {}
+        self.export_buckets: dict[tuple[str, str], Json] = {}
 
     def new_id(self) -> str:
         """A fresh 24-hex object id."""
@@ -136,6 +137,8 @@ class World:
             }
         for raw in _records(doc, "clusters"):
             fresh.put_cluster(raw)
+        for raw in _records(doc, "exportBuckets"):
+            fresh.put_export_bucket(raw)
         for raw in _records(doc, "schedules"):
             fresh.put_schedule(_str(raw, "projectId"), _str(raw, "clusterName"), raw)
         for key, cluster in fresh.clusters.items():
@@ -143,6 +146,7 @@ class World:
                 fresh.schedules[key] = schedules.default(fresh.new_id)
         self.orgs, self.projects = fresh.orgs, fresh.projects
         self.clusters, self.schedules = fresh.clusters, fresh.schedules
+        self.export_buckets = fresh.export_buckets
 
     def put_cluster(self, raw: Mapping[str, object]) -> Cluster:
         """Create or overwrite one cluster from its state record; no Atlas rules run."""
@@ -178,6 +182,19 @@ class World:
         self.clusters[project_id, name] = cluster
         return cluster
 
+    def put_export_bucket(self, raw: Mapping[str, object]) -> Json:
+        """Create or overwrite one export bucket (an AWS S3 bucket) from its state record."""
+        project_id, name = _str(raw, "projectId"), _str(raw, "bucketName")
+        if project_id not in self.projects:
+            raise problems.invalid(f"export bucket {name}: unknown project {project_id}")
+        bucket_id = _str(raw, "id", self.new_id())
+        if not schedules.ID.match(bucket_id) or _str(raw, "cloudProvider", "AWS") != "AWS":
+            raise problems.invalid(f"export bucket {name}: id must be 24 hex, cloudProvider AWS")
+        bucket: Json = {"id": bucket_id, "projectId": project_id, "bucketName": name}
+        bucket |= {"cloudProvider": "AWS", "iamRoleId": _str(raw, "iamRoleId", self.new_id())}
+        self.export_buckets[project_id, bucket_id] = bucket
+        return bucket
+
     def put_schedule(self, project_id: str, name: str, raw: Mapping[str, object]) -> Json:
         """Overwrite fields of one schedule as given (seed or drift); no Atlas rules run."""
         cluster = self.clusters.get((project_id, name))
@@ -202,6 +219,7 @@ class World:
             "organizations": list(self.orgs.values()),
             "projects": list(self.projects.values()),
             "clusters": clusters,
+            "exportBuckets": list(self.export_buckets.values()),
             "schedules": [
                 {"projectId": project_id, "clusterName": name, **schedule}
                 for (project_id, name), schedule in self.schedules.items()
@@ -295,6 +313,23 @@ class World:
             ],
         }
 
+    def export_buckets_of(self, project_id: str) -> list[Json]:
+        """The export buckets of a project, by id."""
+        self.project(project_id)
+        found = (b for b in self.export_buckets.values() if b["projectId"] == project_id)
+        return sorted(found, key=lambda b: str(b["id"]))
+
+    def export_bucket_view(self, bucket: Json, base_url: str) -> Json:
+        """An export bucket as DiskBackupSnapshotAWSExportBucketResponse."""
+        href = f"{base_url}/api/atlas/v2/groups/{bucket['projectId']}/backup/exportBuckets"
+        return {
+            "_id": bucket["id"],
+            "bucketName": bucket["bucketName"],
+            "cloudProvider": bucket["cloudProvider"],
+            "iamRoleId": bucket["iamRoleId"],
+            "links": [{"href": f"{href}/{bucket['id']}", "rel": "self"}],
+        }
+
     def schedule_view(self, cluster: Cluster, base_url: str, *, version: str) -> Json:
         """The cluster's schedule in a media-type version (2024-08-05 or 2023-01-01)."""
         href = (
@@ -327,7 +362,9 @@ class World:
             raise refusal
         if pit and not backup:
             detail = "continuous cloud backup (pitEnabled) requires backupEnabled"
-            raise problems.ApiProblemError(400, problems.PIT_REQUIRES_BACKUP, detail)
+            raise problems.ApiProblemError(
+                400, problems.PIT_REQUIRES_BACKUP, detail, parameters=("pitEnabled",)
+            )
         paused = bool(body.get("paused", cluster.paused))
         if (backup, pit, paused) == (cluster.backup_enabled, cluster.pit_enabled, cluster.paused):
             return
@@ -362,6 +399,11 @@ class World:
     def patch_schedule(self, cluster: Cluster, body: Mapping[str, object]) -> None:
         """Apply a schedule PATCH with Atlas's validation rules."""
         key = (cluster.project_id, cluster.name)
+        buckets = frozenset(str(b["id"]) for b in self.export_buckets_of(cluster.project_id))
         self.schedules[key] = schedules.merge(
-            self.schedules[key], body, zone_id=cluster.zone_id, new_id=self.new_id
+            self.schedules[key],
+            body,
+            zone_id=cluster.zone_id,
+            export_buckets=buckets,
+            new_id=self.new_id,
         )

@@ -23,6 +23,14 @@ ORG = "5f0c1a2b3c4d5e6f7a8b9c0d"
 PROJECT = "32b6e34b3d91647abb20e7b8"
 OTHER = "32b6e34b3d91647abb20e7b9"
 MISSING = "ffffffffffffffffffffffff"
+POLICY = "5f0c1a2b3c4d5e6f7a8b9c0a"
+KEYS = ("frequencyType", "frequencyInterval", "retentionUnit", "retentionValue")
+DEFAULT_ITEMS = [
+    ("hourly", 6, "days", 7),
+    ("daily", 1, "days", 7),
+    ("weekly", 1, "weeks", 4),
+    ("monthly", 40, "months", 12),
+]
 V2023, V2024, V2024_10 = "2023-01-01", "2024-08-05", "2024-10-23"
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,6 +46,18 @@ STATE = {
         {"projectId": PROJECT, "name": "sleepy", "backupEnabled": True, "paused": True},
         {"projectId": PROJECT, "name": "free", "instanceSize": "M0"},
         {"projectId": PROJECT, "name": "flexy", "instanceSize": "FLEX"},
+    ],
+    "schedules": [
+        {
+            "projectId": PROJECT,
+            "clusterName": "orders",
+            "policies": [
+                {
+                    "id": POLICY,
+                    "policyItems": [dict(zip(KEYS, item, strict=True)) for item in DEFAULT_ITEMS],
+                }
+            ],
+        }
     ],
 }
 
@@ -88,9 +108,9 @@ def schedule_path(cluster: str = "orders") -> str:
 
 
 def items(*specs: tuple[str, int, str, int]) -> dict[str, object]:
-    """A schedule body with one policy made of (type, interval, unit, value) items."""
-    keys = ("frequencyType", "frequencyInterval", "retentionUnit", "retentionValue")
-    return {"policies": [{"policyItems": [dict(zip(keys, s, strict=True)) for s in specs]}]}
+    """A schedule body for orders' policy, made of (type, interval, unit, value) items."""
+    policy = {"id": POLICY, "policyItems": [dict(zip(KEYS, s, strict=True)) for s in specs]}
+    return {"policies": [policy]}
 
 
 def patch_schedule(client: httpx.Client, body: object, cluster: str = "orders") -> httpx.Response:
@@ -274,13 +294,7 @@ def test_first_backup_enable_creates_default_schedule(client):
         (i["frequencyType"], i["frequencyInterval"], i["retentionUnit"], i["retentionValue"])
         for i in schedule["policies"][0]["policyItems"]
     ]
-    expected = [
-        ("hourly", 6, "days", 7),
-        ("daily", 1, "days", 7),
-        ("weekly", 1, "weeks", 4),
-        ("monthly", 40, "months", 12),
-    ]
-    assert got == expected
+    assert got == DEFAULT_ITEMS
 
 
 def test_cluster_is_updating_after_patch_until_time_passes(atlas, client, clock):

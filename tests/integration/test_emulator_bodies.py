@@ -14,15 +14,23 @@ pytestmark = pytest.mark.reference
 
 PROJECT = "32b6e34b3d91647abb20e7b8"
 ZONE = "5f0c1a2b3c4d5e6f7a8b9c0e"
+POLICY = "5f0c1a2b3c4d5e6f7a8b9c0a"
+DAILY = {"frequencyType": "daily", "frequencyInterval": 1, "retentionUnit": "days"}
 STATE = {
     "projects": [{"id": PROJECT, "name": "prod"}],
-    "clusters": [{"projectId": PROJECT, "name": "orders", "backupEnabled": True}],
+    "clusters": [{"projectId": PROJECT, "name": "orders", "backupEnabled": True, "zoneId": ZONE}],
+    "schedules": [
+        {
+            "projectId": PROJECT,
+            "clusterName": "orders",
+            "policies": [{"id": POLICY, "policyItems": [{**DAILY, "retentionValue": 7}]}],
+        }
+    ],
 }
 SCHEDULE = f"/api/atlas/v2/groups/{PROJECT}/clusters/orders/backup/schedule"
 CLUSTER = f"/api/atlas/v2/groups/{PROJECT}/clusters/orders"
 SCHEDULE_MEDIA = "application/vnd.atlas.2024-08-05+json"
 CLUSTER_MEDIA = "application/vnd.atlas.2024-10-23+json"
-DAILY = {"frequencyType": "daily", "frequencyInterval": 1, "retentionUnit": "days"}
 
 
 @pytest.fixture
@@ -37,7 +45,8 @@ def client() -> Iterator[httpx.Client]:
 
 def schedule(**changes: object) -> dict[str, object]:
     """A valid schedule PATCH body (one daily item), with ``changes`` applied."""
-    return {"policies": [{"policyItems": [{**DAILY, "retentionValue": 7}]}], **changes}
+    policy = {"id": POLICY, "policyItems": [{**DAILY, "retentionValue": 7}]}
+    return {"policies": [policy], **changes}
 
 
 def copy_setting(**changes: object) -> dict[str, object]:
@@ -132,8 +141,8 @@ def test_discriminator_outside_its_mapping_is_refused(client):
 def test_policy_item_id_is_accepted_though_read_only(client):
     """A policy item may carry its id (Atlas matches items by it), though read-only."""
     held = client.get(SCHEDULE, headers={"Accept": SCHEDULE_MEDIA}).json()
-    item = held["policies"][0]["policyItems"][1]
-    response = patch_schedule(client, {"policies": [{"policyItems": [item]}]})
+    item = held["policies"][0]["policyItems"][0]
+    response = patch_schedule(client, {"policies": [{"id": POLICY, "policyItems": [item]}]})
     assert response.json()["policies"][0]["policyItems"] == [item]
 
 

@@ -15,6 +15,8 @@ pytestmark = pytest.mark.reference
 PROJECT = "32b6e34b3d91647abb20e7b8"
 ZONE = "5f0c1a2b3c4d5e6f7a8b9c0e"
 SPEC = "5f0c1a2b3c4d5e6f7a8b9c0f"
+POLICY = "5f0c1a2b3c4d5e6f7a8b9c0a"
+ITEM = {"frequencyType": "daily", "frequencyInterval": 1, "retentionUnit": "days"}
 STATE = {
     "projects": [{"id": PROJECT, "name": "prod"}],
     "clusters": [
@@ -26,10 +28,16 @@ STATE = {
             "replicationSpecId": SPEC,
         }
     ],
+    "schedules": [
+        {
+            "projectId": PROJECT,
+            "clusterName": "orders",
+            "policies": [{"id": POLICY, "policyItems": [{**ITEM, "retentionValue": 7}]}],
+        }
+    ],
 }
 SCHEDULE = f"/api/atlas/v2/groups/{PROJECT}/clusters/orders/backup/schedule"
 CLUSTER = f"/api/atlas/v2/groups/{PROJECT}/clusters/orders"
-ITEM = {"frequencyType": "daily", "frequencyInterval": 1, "retentionUnit": "days"}
 
 
 @pytest.fixture
@@ -59,7 +67,7 @@ def copy_setting(**where: str) -> dict[str, object]:
 
 def schedule(*settings: dict[str, object]) -> dict[str, object]:
     """A schedule PATCH body with one daily item and the given copy settings."""
-    policy = {"policyItems": [{**ITEM, "retentionValue": 7}]}
+    policy = {"id": POLICY, "policyItems": [{**ITEM, "retentionValue": 7}]}
     return {"policies": [policy], "copySettings": list(settings)}
 
 
