@@ -204,6 +204,7 @@ def test_a_corrupt_state_database_is_kept_aside_and_rebuilt(loop):
     state = loop.world.root / "state" / state_db.FILE_NAME
     with notify_socket() as notify, start(config, notify) as daemon:
         notify.wait("STATUS=drift: all 2 clusters in sync")
+        daemon.log("cycle_finished")  # its log line may come after STATUS=
         before = daemon.count("cycle_finished")
         state.write_bytes(b"this is not a database" * 100)
         daemon.signal(signal.SIGUSR1)
@@ -304,6 +305,7 @@ def test_a_clone_replaced_by_a_symlink_loop_is_made_again(loop, looped):
     state = loop.world.root / "state"
     with notify_socket() as notify, start(config, notify) as daemon:
         notify.wait("STATUS=drift: all 2 clusters in sync")
+        daemon.log("cycle_finished")  # its log line may come after STATUS=
         before = daemon.count("cycle_finished")
         _loop_symlink(state / looped)
         daemon.signal(signal.SIGUSR1)
@@ -344,6 +346,7 @@ def test_a_requested_cycle_that_cannot_run_is_logged_counted_and_run_later(loop)
     remote, away = loop.remote.path, loop.remote.path.with_name("away.git")
     with notify_socket() as notify, start(config, notify) as daemon:
         notify.wait("STATUS=drift: all 2 clusters in sync")
+        daemon.log("cycle_finished")  # its log line may come after STATUS=
         before = daemon.count("cycle_finished")
         shutil.rmtree(loop.world.root / "state" / "repo")
         remote.rename(away)
