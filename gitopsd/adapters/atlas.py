@@ -259,8 +259,13 @@ def _gave_up(error: AtlasTransientError, *, attempts: int) -> AtlasTransientErro
     else:
         hint = "Atlas kept failing: it may be having an outage; the next cycle tries again"
     tries = f"{attempts} attempt{'' if attempts == 1 else 's'}"
+    return _said_again(error, f"{error} (gave up after {tries}): {hint}")
+
+
+def _said_again(error: AtlasTransientError, message: str) -> AtlasTransientError:
+    """``error`` with another message, every other fact of it kept."""
     return AtlasTransientError(
-        f"{error} (gave up after {tries}): {hint}",
+        message,
         retry_after_s=error.retry_after_s,
         may_have_acted=error.may_have_acted,
         status=error.status,
@@ -282,15 +287,7 @@ def _unknown_if(
     if unsure is None:
         if not tail or not isinstance(error, AtlasTransientError):
             return error
-        return AtlasTransientError(
-            f"{error}{tail}",
-            retry_after_s=error.retry_after_s,
-            may_have_acted=error.may_have_acted,
-            status=error.status,
-            error_code=error.error_code,
-            detail=error.detail,
-            reason=error.reason,
-        )
+        return _said_again(error, f"{error}{tail}")
     if isinstance(error, AtlasTransientError) and error.may_have_acted:
         said = f"no clear answer came: {error}{tail}"
     else:  # the last attempt was answered (refused, rate-limited), an earlier one was not

@@ -76,15 +76,6 @@ def patch_cluster(client: httpx.Client, name: str, body: object) -> httpx.Respon
     )
 
 
-def refusal(response: httpx.Response) -> tuple[int, str, str]:
-    """Status, errorCode and named field of an answer that must be a spec-valid ApiError."""
-    openapi.validate_api_error(response.content)
-    error = response.json()
-    field = error["badRequestDetail"]["fields"][0]["field"]
-    assert field in error["detail"]
-    return response.status_code, error["errorCode"], field
-
-
 def test_schedule_patch_naming_the_policy_is_accepted(client):
     """A schedule PATCH naming the cluster's policy id is applied."""
     response = patch_schedule(client, schedule(referenceHourOfDay=3))
@@ -94,13 +85,13 @@ def test_schedule_patch_naming_the_policy_is_accepted(client):
 def test_schedule_patch_without_policy_id_is_refused(client):
     """policies[0].id must name the cluster's policy; leaving it out is refused."""
     response = patch_schedule(client, schedule(None))
-    assert refusal(response) == (400, "MISSING_ATTRIBUTE", "policies[0].id")
+    assert openapi.refusal(response) == (400, "MISSING_ATTRIBUTE", "policies[0].id")
 
 
 def test_schedule_patch_with_another_policy_id_is_refused(client):
     """A policies[0].id other than the cluster's policy id is refused."""
     response = patch_schedule(client, schedule(OTHER_POLICY))
-    assert refusal(response) == (400, "VALIDATION_ERROR", "policies[0].id")
+    assert openapi.refusal(response) == (400, "VALIDATION_ERROR", "policies[0].id")
 
 
 def copy_setting(zone_id: str) -> dict[str, object]:
@@ -117,7 +108,7 @@ def test_copy_setting_in_the_cluster_zone_is_accepted(client):
 def test_copy_setting_in_another_zone_is_refused(client):
     """A copy setting's zoneId must be one of the cluster's zones."""
     response = patch_schedule(client, schedule(copySettings=[copy_setting(OTHER_ZONE)]))
-    assert refusal(response) == (400, "VALIDATION_ERROR", "copySettings[0].zoneId")
+    assert openapi.refusal(response) == (400, "VALIDATION_ERROR", "copySettings[0].zoneId")
 
 
 def test_auto_export_with_an_export_bucket_is_accepted(client):
@@ -130,19 +121,19 @@ def test_auto_export_with_an_export_bucket_is_accepted(client):
 def test_auto_export_without_an_export_is_refused(client):
     """autoExportEnabled: true needs an export with an exportBucketId."""
     response = patch_schedule(client, schedule(autoExportEnabled=True))
-    assert refusal(response) == (400, "VALIDATION_ERROR", "export.exportBucketId")
+    assert openapi.refusal(response) == (400, "VALIDATION_ERROR", "export.exportBucketId")
 
 
 def test_pit_with_backup_turned_off_in_the_body_is_refused(client):
     """pitEnabled: true with backupEnabled: false in the same PATCH is refused."""
     response = patch_cluster(client, "orders", {"backupEnabled": False, "pitEnabled": True})
-    assert refusal(response) == (400, "PIT_REQUIRES_CLOUD_BACKUP", "pitEnabled")
+    assert openapi.refusal(response) == (400, "PIT_REQUIRES_CLOUD_BACKUP", "pitEnabled")
 
 
 def test_pit_on_a_cluster_without_backup_is_refused(client):
     """pitEnabled: true on a cluster that holds backup off is refused."""
     response = patch_cluster(client, "fresh", {"pitEnabled": True})
-    assert refusal(response) == (400, "PIT_REQUIRES_CLOUD_BACKUP", "pitEnabled")
+    assert openapi.refusal(response) == (400, "PIT_REQUIRES_CLOUD_BACKUP", "pitEnabled")
 
 
 def test_pit_with_backup_turned_on_in_the_body_is_accepted(client):
@@ -170,4 +161,4 @@ def test_export_to_a_bucket_of_another_project_is_refused(client):
     """export.exportBucketId must name an export bucket of the cluster's project."""
     export = {"exportBucketId": OTHER_BUCKET, "frequencyType": "monthly"}
     response = patch_schedule(client, schedule(export=export))
-    assert refusal(response) == (400, "VALIDATION_ERROR", "export.exportBucketId")
+    assert openapi.refusal(response) == (400, "VALIDATION_ERROR", "export.exportBucketId")

@@ -287,6 +287,15 @@ def validate_api_error(body_bytes: bytes) -> None:
     _fail("ApiError body", errors)
 
 
+def refusal(response: httpx.Response) -> tuple[int, str, str]:
+    """Status, errorCode and named field of an answer that must be a spec-valid ApiError."""
+    validate_api_error(response.content)
+    error = response.json()
+    field = error["badRequestDetail"]["fields"][0]["field"]
+    assert field in error["detail"]
+    return response.status_code, error["errorCode"], field
+
+
 @functools.cache
 def _component_validators() -> dict[str, Any]:
     from openapi_schema_validator import OAS30ReadValidator
