@@ -39,7 +39,7 @@ from gitopsd.adapters import report_branch, signatures
 from gitopsd.adapters.git_access import Access, scrub
 from gitopsd.core.outcome import SourceNote, SourceNoteCode
 from gitopsd.errors import ConfigError, GitDiskFullError, GitError
-from gitopsd.source import Checkout, Displaced, Published, ReportCommit
+from gitopsd.source import Checkout, Displaced, Published, ReportCommit, resolved_dir
 
 TIMEOUT_S = 300.0
 """The longest one git command may run before it is killed (a stalled network)."""
@@ -498,12 +498,8 @@ class GitSource:
 
     def _manifests(self) -> Path | None:
         """``[git] path`` in the worktree, resolved; None unless a directory inside the clone."""
-        try:
-            manifests = (self.path / self.settings.path).resolve()
-            usable = manifests.is_dir() and manifests.is_relative_to(self.path)
-        except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop
-            return None
-        return manifests if usable else None
+        manifests = resolved_dir(self.path / self.settings.path)
+        return manifests if manifests is not None and manifests.is_relative_to(self.path) else None
 
     def _branch(self, s: _Session) -> str:
         return f"{self.settings.branch} of {s.access.shown}"

@@ -89,10 +89,7 @@ def atlas(clock: FakeClock) -> Iterator[Emulator]:
 @pytest.fixture
 def client(atlas: Emulator) -> Iterator[httpx.Client]:
     """A digest-auth client whose every API response is checked against the official schema."""
-    creds = atlas.credentials
-    auth = httpx.DigestAuth(creds.public_key, creds.private_key)
-    hooks = {"response": [openapi.check_emulator_response]}
-    with httpx.Client(base_url=atlas.url, auth=auth, timeout=5, event_hooks=hooks) as http:
+    with openapi.checked_client(atlas) as http:
         yield http
 
 

@@ -47,11 +47,8 @@ CLUSTER_MEDIA = "application/vnd.atlas.2024-10-23+json"
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
     """A digest-auth client of a fresh emulator; every API answer is checked against the spec."""
-    with Emulator(STATE) as atlas:
-        auth = httpx.DigestAuth(atlas.credentials.public_key, atlas.credentials.private_key)
-        hooks = {"response": [openapi.check_emulator_response]}
-        with httpx.Client(base_url=atlas.url, auth=auth, timeout=5, event_hooks=hooks) as http:
-            yield http
+    with Emulator(STATE) as atlas, openapi.checked_client(atlas) as http:
+        yield http
 
 
 def schedule(policy_id: str | None = POLICY, **changes: object) -> dict[str, object]:

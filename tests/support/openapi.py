@@ -26,6 +26,7 @@ parameters and body only: openapi-core cannot check OAuth2 (Prism does).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -47,6 +48,7 @@ from openapi_core.validation.response.validators import V30ResponseValidator
 from ruamel.yaml import YAML
 
 from gitopsd.adapters.http_transport import StdlibTransport
+from gitopsd.emulator import Emulator
 
 REFERENCE_ENV = "GITOPSD_REFERENCE_DIR"
 DEFAULT_REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
@@ -285,6 +287,15 @@ def validate_api_error(body_bytes: bytes) -> None:
     """
     errors = list(_api_error_validator().iter_errors(json.loads(body_bytes)))
     _fail("ApiError body", errors)
+
+
+@contextlib.contextmanager
+def checked_client(atlas: Emulator) -> Iterator[httpx.Client]:
+    """A digest-auth client of ``atlas`` whose every API response is checked against the spec."""
+    auth = httpx.DigestAuth(atlas.credentials.public_key, atlas.credentials.private_key)
+    hooks = {"response": [check_emulator_response]}
+    with httpx.Client(base_url=atlas.url, auth=auth, timeout=5, event_hooks=hooks) as http:
+        yield http
 
 
 def refusal(response: httpx.Response) -> tuple[int, str, str]:
